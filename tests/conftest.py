@@ -1,0 +1,24 @@
+"""Shared fixtures. ../shared (corpora, benchmarks, seed) sits beside the repository, read-only."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = REPO.parent / "shared"
+CORPORA = SHARED / "corpora"
+SEED_FILE = REPO / "corpus" / "hengyang-2019-fazhi-zhengfu-report.txt"
+LONGHUA_FILE = CORPORA / "gov-work-reports" / "深圳市龙华区2019年法治政府建设工作报告_2019.txt"
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    if not SHARED.is_dir():
+        pytest.fail(f"../shared is missing beside the repository ({SHARED}); tests need it")
+    return SHARED
