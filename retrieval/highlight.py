@@ -1,0 +1,81 @@
+"""The answer sentence: which sentence(s) of a retrieved paragraph carry the answer. Pure functions.
+
+Each sentence is scored by three signals:
+- meaning: cosine between the question vector and the sentence vector (pooled from the paragraph's
+  own token embeddings at index time, so it works for English questions over Chinese text);
+- words: IDF-weighted share of the question's tokens the sentence contains (exact terms, numbers);
+- answer type: a question asking for a quantity, a date or a share prefers sentences that state one.
+The weights were set on the tune half of the dev set (answer-key-in-highlight rate).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+# Grid-searched on the tune questions' gold paragraphs (answer key inside the chosen sentence):
+# 0.96 with these weights vs 0.89 with min-max-scaled cosines; only the ratios matter.
+W_DENSE = 5.0  # per unit of raw cosine (sentence cosines within a paragraph differ by ~0.01-0.05)
+W_LEXICAL = 1.0
+W_TYPE = 0.1
+
+_NUMBER_QUESTION = re.compile(
+    r"多少|几[个件次名项家人年月天所场份起批条宗万亿%]?|多长|多久|多大|多高|比例|比率|百分之|[成通参考胜]\w?率|"
+    r"数量|数目|金额|总[数额量计]|\bhow (many|much|long|large|big|often)\b|\bwhat (share|percentage|"
+    r"proportion|rate|number)\b|\bnumber of\b|\bpercent|\brate\b|\bwhen\b|\bwhich (year|month)\b|"
+    r"哪一?年|哪个月|什么时候|何时",
+    re.IGNORECASE,
+)
+_HAS_NUMBER = re.compile(r"\d|[一二三四五六七八九十百千万亿两]+[个件次名项家人年月天所场份起批条宗]")
+
+
+@dataclass(frozen=True)
+class SentenceChoice:
+    index: int  # index of the chosen sentence within the paragraph
+    score: float
+
+
+def asks_for_number(question: str) -> bool:
+    """A quantity/date/share question: the answer sentence should state a number."""
+    return bool(_NUMBER_QUESTION.search(question))
+
+
+def lexical_overlap(
+    query_tokens: Sequence[str], sentence_tokens: Sequence[str], idf: Callable[[str], float]
+) -> float:
+    """IDF-weighted share of the question's distinct tokens found in the sentence (0..1)."""
+    q = set(query_tokens)
+    if not q:
+        return 0.0
+    s = set(sentence_tokens)
+    total = sum(idf(t) for t in q)
+    if total <= 0:
+        return 0.0
+    return sum(idf(t) for t in q & s) / total
+
+
+def choose_sentence(
+    sentences: Sequence[str],
+    *,
+    question: str,
+    query_tokens: Sequence[str],
+    sentence_tokens: Sequence[Sequence[str]],
+    idf: Callable[[str], float],
+    dense_sims: np.ndarray | None = None,
+) -> SentenceChoice:
+    """The best-scoring sentence of a paragraph for a question."""
+    if not sentences:
+        return SentenceChoice(0, 0.0)
+    want_number = asks_for_number(question)
+    scores = np.zeros(len(sentences))
+    if dense_sims is not None and len(dense_sims) == len(sentences):
+        scores += W_DENSE * np.asarray(dense_sims, dtype=np.float64)
+    for i, s in enumerate(sentences):
+        scores[i] += W_LEXICAL * lexical_overlap(query_tokens, sentence_tokens[i], idf)
+        if want_number and _HAS_NUMBER.search(s):
+            scores[i] += W_TYPE
+    best = int(np.argmax(scores))
+    return SentenceChoice(best, float(scores[best]))

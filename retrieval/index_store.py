@@ -1,0 +1,177 @@
+"""The persisted index under REPORTQA_HOME/index: what was built from what, and whether to trust it.
+
+Layout:
+    manifest.json          model id, dimension, parser version, corpus hash, per-report entries,
+                           sha256 of every file it lists (written last: a crash leaves the old one)
+    vectors/<key>.npy      one report's paragraph vectors; key = hash(model, parser, passage format,
+                           report content + metadata) so a changed report re-embeds only itself
+    lexical/               the BM25 index of the whole corpus (cheap to rebuild, keyed by corpus hash)
+
+Every file is written to a temporary name and renamed into place; every file is checked against
+its sha256 before use, so a truncated or corrupted file is rebuilt, never trusted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from retrieval.errors import IndexStoreError
+
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+
+
+@dataclass
+class ReportEntry:
+    report_id: str
+    key: str  # what the vectors were computed from; see module docstring
+    paragraphs: int
+    vectors_file: str  # relative to the index dir
+
+
+@dataclass
+class IndexManifest:
+    model_id: str
+    dim: int
+    parser_version: str
+    corpus_hash: str
+    reports: list[ReportEntry] = field(default_factory=list)
+    checksums: dict[str, str] = field(default_factory=dict)  # relative path -> sha256
+    built_at: str = ""
+    format: int = FORMAT_VERSION
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), ensure_ascii=False, indent=1)
+
+    @classmethod
+    def from_json(cls, raw: str) -> IndexManifest:
+        data = json.loads(raw)
+        data["reports"] = [ReportEntry(**r) for r in data.get("reports", [])]
+        return cls(**data)
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write via a temp file in the same directory + fsync + rename: readers see old or new, never half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def vectors_to_bytes(vectors: np.ndarray) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    np.save(buf, np.ascontiguousarray(vectors, dtype=np.float32), allow_pickle=False)
+    return buf.getvalue()
+
+
+def vectors_from_bytes(data: bytes) -> np.ndarray:
+    import io
+
+    return np.load(io.BytesIO(data), allow_pickle=False)
+
+
+class IndexStore:
+    """Reads and writes one index directory; every read is verified against the manifest."""
+
+    def __init__(self, root: Path):
+        self.root = root
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.root / MANIFEST
+
+    def read_manifest(self) -> IndexManifest | None:
+        """The manifest, or None when there is none or it cannot be trusted (then everything rebuilds)."""
+        try:
+            raw = self.manifest_path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return None
+        except OSError as e:
+            raise IndexStoreError(f"{self.manifest_path}: cannot read index manifest ({e.strerror})") from e
+        try:
+            manifest = IndexManifest.from_json(raw)
+        except (ValueError, TypeError, KeyError):
+            return None
+        return manifest if manifest.format == FORMAT_VERSION else None
+
+    def write_manifest(self, manifest: IndexManifest) -> None:
+        manifest.built_at = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        atomic_write_bytes(self.manifest_path, manifest.to_json().encode("utf-8"))
+
+    def read_verified(self, rel: str, expected_sha: str | None) -> bytes | None:
+        """File bytes if present and matching the checksum, else None (the caller rebuilds it)."""
+        if not expected_sha:
+            return None
+        try:
+            data = (self.root / rel).read_bytes()
+        except OSError:
+            return None
+        return data if sha256_bytes(data) == expected_sha else None
+
+    def write_file(self, rel: str, data: bytes) -> str:
+        """Atomically write a file; returns its sha256 for the manifest."""
+        atomic_write_bytes(self.root / rel, data)
+        return sha256_bytes(data)
+
+    def size_bytes(self) -> int:
+        if not self.root.is_dir():
+            return 0
+        return sum(p.stat().st_size for p in self.root.rglob("*") if p.is_file())
+
+    def remove_unlisted(self, manifest: IndexManifest) -> None:
+        """Delete vector files no report refers to any more (after a successful manifest write)."""
+        keep = {self.root / rel for rel in manifest.checksums}
+        vec_dir = self.root / "vectors"
+        if vec_dir.is_dir():
+            for p in vec_dir.iterdir():
+                if p not in keep and not p.name.startswith("."):
+                    with contextlib.suppress(OSError):
+                        p.unlink()
+
+    @contextlib.contextmanager
+    def build_lock(self) -> Iterator[None]:
+        """One builder at a time per index directory (a second process waits, then reuses the work)."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(self.root / ".build.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as e:
+            raise IndexStoreError(f"{self.root}: cannot create index directory ({e.strerror})") from e
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)

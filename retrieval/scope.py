@@ -1,0 +1,75 @@
+"""Which reports a question is about: places and years it names, matched against report metadata.
+
+A question that names 衡阳 should be answered from the Hengyang report even when 146 other reports
+are indexed; a question about 2021 should not be answered from a 2019 report. Pure functions.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from retrieval.document import ReportMeta
+
+_YEAR = re.compile(r"(?<!\d)((?:19|20)\d{2})(?=\s*年|\s*年度|(?!\d))")
+_PLACE = re.compile(r"([\u4e00-\u9fff]{2,6}?)(省|自治区|市|新区|区|县)")
+_GENERIC_PLACE_WORDS = ("我市", "全市", "本市", "市区", "城区", "全区", "我区", "县市", "辖区", "全省", "我省")
+
+
+@dataclass(frozen=True)
+class Scope:
+    years: tuple[int, ...]  # years the question names
+    places: tuple[str, ...]  # place names the question names that some report is about
+    report_ids: tuple[str, ...] | None  # reports the question is about; None = no preference
+
+
+def report_places(meta: ReportMeta) -> set[str]:
+    """Place names a report is about, with and without their 市/区/县 suffix (衡阳市, 衡阳)."""
+    names: set[str] = set()
+    for text in (meta.region or "", meta.title, meta.issuer or ""):
+        for m in _PLACE.finditer(text):
+            stem, suffix = m.group(1), m.group(2)
+            # "深圳市龙华区…" yields 深圳市 and 龙华区; trim leading non-place words like 2019年
+            stem = re.sub(r"^.*?年", "", stem) or stem
+            if len(stem) < 2 or any(w in stem + suffix for w in _GENERIC_PLACE_WORDS):
+                continue
+            names.add(stem + suffix)
+            names.add(stem)
+    return names
+
+
+def report_years(meta: ReportMeta) -> set[int]:
+    years = {meta.year} if meta.year else set()
+    for d in (meta.signed, meta.published):
+        if d and d[:4].isdigit() and not years:
+            years.add(int(d[:4]) - 1)  # a report signed in 2020 covers 2019
+    return years
+
+
+def question_years(question: str) -> tuple[int, ...]:
+    return tuple(sorted({int(m.group(1)) for m in _YEAR.finditer(question)}))
+
+
+def detect_scope(question: str, metas: Sequence[ReportMeta]) -> Scope:
+    """Places/years in the question matched against the reports; prefer reports matching both."""
+    years = question_years(question)
+    places_by_report = {m.report_id: report_places(m) for m in metas}
+    named = sorted(
+        {p for ps in places_by_report.values() for p in ps if p in question}, key=len, reverse=True
+    )
+    candidates = [m for m in metas]
+    if named:
+        by_place = [m for m in candidates if places_by_report[m.report_id] & set(named)]
+        if by_place:
+            candidates = by_place
+    if years:
+        by_year = [m for m in candidates if report_years(m) & set(years)]
+        if by_year:
+            candidates = by_year
+    narrowed = len(candidates) < len(metas)
+    return Scope(
+        years=years,
+        places=tuple(named),
+        report_ids=tuple(m.report_id for m in candidates) if narrowed else None,
+    )
