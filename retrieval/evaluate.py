@@ -226,5 +226,105 @@ def evaluate_questions(
 
 
 def evaluate_file(retriever, path: Path, modes: Sequence[str] = ("hybrid",)) -> EvalReport:
-    """`reportqa eval FILE --mode …`: every mode in one run, per split."""
+    """`reportqa eval FILE --mode …`: every mode in one run, per split (JSON Lines question files)."""
     return evaluate_questions(retriever, load_questions(Path(path)), modes, source=str(path))
+
+
+# ------------------------------------------------------------------ passage benchmark (SQuAD JSON)
+
+
+@dataclass
+class PassageMetrics:
+    mode: str
+    questions: int
+    r1: float
+    r5: float
+    mrr10: float
+    seconds: float
+
+
+@dataclass
+class PassageBenchReport:
+    source: str
+    passages: int
+    rows: list[PassageMetrics] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {"source": self.source, "passages": self.passages, "metrics": [asdict(r) for r in self.rows]}
+
+    def to_text(self) -> str:
+        lines = [
+            f"passage retrieval: {self.source} ({self.passages} passages)",
+            f"{'mode':8} {'n':>5} {'R@1':>6} {'R@5':>6} {'MRR10':>6} {'q/s':>7}",
+        ]
+        for r in self.rows:
+            qps = r.questions / r.seconds if r.seconds else 0.0
+            lines.append(f"{r.mode:8} {r.questions:5d} {r.r1:6.3f} {r.r5:6.3f} {r.mrr10:6.3f} {qps:7.1f}")
+        return "\n".join(lines)
+
+
+def is_squad_file(path: Path) -> bool:
+    return Path(path).suffix == ".json"
+
+
+def squad_reports(data: dict) -> tuple[list, list[tuple[str, str]]]:
+    """SQuAD-style JSON → one single-paragraph Report per context, and (question, context id) pairs."""
+    from retrieval.document import Paragraph, Report, ReportMeta, Section
+    from retrieval.parse import split_sentences
+
+    reports, questions = [], []
+    for article in data.get("data", []):
+        for para in article.get("paragraphs", []):
+            pid, text = str(para["id"]), str(para["context"]).strip()
+            if not text:
+                continue
+            meta = ReportMeta(report_id=pid, title=str(article.get("title", pid)), file=pid)
+            paragraph = Paragraph(text, 0, len(text), split_sentences(text), "0", 0)
+            section = Section("0", "", "", 0, 0, len(text), [paragraph])
+            reports.append(Report(meta=meta, text=text, sections=[section]))
+            questions.extend((qa["question"], pid) for qa in para.get("qas", []))
+    return reports, questions
+
+
+def evaluate_squad(path: Path, settings, modes: Sequence[str] = ("hybrid",), limit: int | None = None,
+                   progress: bool = False) -> PassageBenchReport:
+    """Index every context of a SQuAD-style file and score passage R@1/R@5/MRR@10 per mode."""
+    import hashlib
+    import time
+
+    from retrieval.retriever import Retriever
+
+    try:
+        raw = Path(path).read_bytes()
+        data = json.loads(raw)
+    except (OSError, ValueError) as e:
+        raise InputError(f"{path}: not a readable SQuAD-style JSON file ({e})") from e
+    reports, questions = squad_reports(data)
+    if not reports or not questions:
+        raise InputError(f"{path}: no passages or questions found (expected SQuAD-style JSON)")
+    if limit:
+        questions = questions[:limit]
+    name = "bench-" + hashlib.sha256(raw).hexdigest()[:12]
+    retriever = Retriever.from_reports(reports, settings, name=name, progress=progress)
+    out = PassageBenchReport(source=str(path), passages=len(reports))
+    for mode in modes:
+        t0 = time.perf_counter()
+        ranks = []
+        for question, gold in questions:
+            try:
+                hits = retriever.ask(question, top_k=K_MRR, mode=mode).hits
+            except InputError:
+                hits = []
+            ranks.append(next((i for i, h in enumerate(hits, 1) if h.report_id == gold), None))
+        n = len(ranks)
+        out.rows.append(
+            PassageMetrics(
+                mode=mode,
+                questions=n,
+                r1=sum(r == 1 for r in ranks) / n,
+                r5=sum(r is not None and r <= 5 for r in ranks) / n,
+                mrr10=sum(1 / r for r in ranks if r) / n,
+                seconds=time.perf_counter() - t0,
+            )
+        )
+    return out

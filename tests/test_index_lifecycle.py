@@ -1,0 +1,143 @@
+"""Index lifecycle: built once, reused, re-embedded per changed report, never trusted when damaged.
+
+These tests count what reaches the embedder, so they use a small deterministic embedder (hashed
+character bigrams) instead of the real model: what is under test is the index store, not meaning.
+The real model's index is exercised by tests/test_retriever.py.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import LONGHUA_FILE, SEED_FILE
+
+from retrieval.config import Settings
+from retrieval.index_store import MANIFEST
+from retrieval.retriever import Retriever
+
+
+class CountingHashEmbedder:
+    """Bag of hashed character bigrams, L2-normalised; remembers every passage it was asked to encode."""
+
+    dim = 64
+
+    def __init__(self, model_id: str = "hash-bigram-64"):
+        self.model_id = model_id
+        self.encoded: list[str] = []
+
+    def _vec(self, text: str) -> np.ndarray:
+        v = np.zeros(self.dim, dtype=np.float32)
+        for a, b in zip(text, text[1:], strict=False):
+            v[int(hashlib.md5((a + b).encode()).hexdigest(), 16) % self.dim] += 1
+        n = np.linalg.norm(v)
+        return v / n if n else v
+
+    def encode_queries(self, texts):
+        return np.stack([self._vec(t) for t in texts])
+
+    def encode_passages(self, texts, *, progress=False):
+        self.encoded.extend(texts)
+        return np.stack([self._vec(t) for t in texts]) if texts else np.zeros((0, self.dim), np.float32)
+
+
+@pytest.fixture()
+def corpus_dir(tmp_path: Path) -> Path:
+    d = tmp_path / "corpus"
+    d.mkdir()
+    shutil.copy(SEED_FILE, d / "hengyang.txt")
+    shutil.copy(LONGHUA_FILE, d / "longhua_2019.txt")
+    return d
+
+
+def open_retriever(corpus_dir: Path, home: Path, embedder) -> Retriever:
+    from retrieval.corpus import load_corpus
+
+    settings = Settings(corpus_dirs=(corpus_dir,), home=home)
+    return Retriever.from_reports(load_corpus(settings.corpus_dirs), settings, embedder=embedder)
+
+
+def test_built_once_then_reused(corpus_dir, tmp_path):
+    home = tmp_path / "home"
+    first = CountingHashEmbedder()
+    r1 = open_retriever(corpus_dir, home, first)
+    assert len(first.encoded) > 100
+    assert (home / "index" / "corpus" / MANIFEST).exists()
+
+    second = CountingHashEmbedder()
+    r2 = open_retriever(corpus_dir, home, second)
+    assert second.encoded == []
+    q = "全市共调解矛盾纠纷多少件"
+    assert [h.citation for h in r1.ask(q).hits] == [h.citation for h in r2.ask(q).hits]
+
+
+def test_changed_report_reembeds_only_itself(corpus_dir, tmp_path):
+    home = tmp_path / "home"
+    open_retriever(corpus_dir, home, CountingHashEmbedder())
+    seed = corpus_dir / "hengyang.txt"
+    seed.write_text(seed.read_text(encoding="utf-8").replace("17076", "17077"), encoding="utf-8")
+
+    again = CountingHashEmbedder()
+    r = open_retriever(corpus_dir, home, again)
+    assert again.encoded, "the changed report must be re-embedded"
+    assert all("龙华" not in t for t in again.encoded), "the unchanged Longhua report must not be"
+    assert "17077" in r.ask("调解矛盾纠纷多少件", reports=["hengyang"]).hits[0].text
+
+
+def test_corrupted_vectors_are_rebuilt_not_trusted(corpus_dir, tmp_path):
+    home = tmp_path / "home"
+    open_retriever(corpus_dir, home, CountingHashEmbedder())
+    vec_files = sorted((home / "index" / "corpus" / "vectors").glob("*.npy"))
+    assert len(vec_files) == 2
+    data = bytearray(vec_files[0].read_bytes())
+    data[-10:] = b"\xff" * 10  # flip bytes inside the array
+    vec_files[0].write_bytes(bytes(data))
+    vec_files[1].write_bytes(vec_files[1].read_bytes()[:100])  # truncate
+
+    again = CountingHashEmbedder()
+    r = open_retriever(corpus_dir, home, again)
+    assert again.encoded, "damaged vector files must be re-embedded"
+    assert r.ask("调解矛盾纠纷").hits
+
+
+def test_garbage_manifest_rebuilds_everything(corpus_dir, tmp_path):
+    home = tmp_path / "home"
+    open_retriever(corpus_dir, home, CountingHashEmbedder())
+    (home / "index" / "corpus" / MANIFEST).write_text("{not json", encoding="utf-8")
+    again = CountingHashEmbedder()
+    open_retriever(corpus_dir, home, again)
+    assert len(again.encoded) > 100
+
+
+def test_other_model_reembeds_everything(corpus_dir, tmp_path):
+    home = tmp_path / "home"
+    open_retriever(corpus_dir, home, CountingHashEmbedder("model-a"))
+    other = CountingHashEmbedder("model-b")
+    open_retriever(corpus_dir, home, other)
+    assert len(other.encoded) > 100
+    back = CountingHashEmbedder("model-b")
+    open_retriever(corpus_dir, home, back)
+    assert back.encoded == []
+
+
+def test_damaged_lexical_index_is_rebuilt(corpus_dir, tmp_path):
+    home = tmp_path / "home"
+    open_retriever(corpus_dir, home, CountingHashEmbedder())
+    lex_files = [p for p in (home / "index" / "corpus" / "lexical").rglob("*") if p.is_file()]
+    assert lex_files
+    for p in lex_files:
+        p.write_bytes(b"garbage")
+    r = open_retriever(corpus_dir, home, CountingHashEmbedder())
+    assert r.ask("调解矛盾纠纷多少件", mode="lexical").hits[0].section_id == "7.1"
+
+
+def test_removed_report_leaves_no_stale_vectors(corpus_dir, tmp_path):
+    home = tmp_path / "home"
+    open_retriever(corpus_dir, home, CountingHashEmbedder())
+    (corpus_dir / "longhua_2019.txt").unlink()
+    r = open_retriever(corpus_dir, home, CountingHashEmbedder())
+    assert [m.report_id for m in r.reports] == ["hengyang"]
+    assert len(list((home / "index" / "corpus" / "vectors").glob("*.npy"))) == 1

@@ -1,0 +1,113 @@
+"""Pure ranking pieces: scope detection, fusion, answer-sentence choice, the refusal rule, input checks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from retrieval.document import ReportMeta
+from retrieval.errors import InputError
+from retrieval.highlight import asks_for_number, choose_sentence
+from retrieval.rank import fuse
+from retrieval.refusal import RefusalFeatures, is_chinese, is_covered
+from retrieval.retriever import MAX_QUESTION_CHARS, validate_question
+from retrieval.scope import detect_scope, report_places, report_years
+
+HENGYANG = ReportMeta(
+    "hy", "衡阳市2019年度法治政府建设情况报告", "hy.txt", issuer="衡阳市人民政府", year=2019, region="衡阳市"
+)
+LONGHUA19 = ReportMeta("lh19", "深圳市龙华区2019年法治政府建设工作报告", "lh.txt", year=2019)
+LONGHUA20 = ReportMeta("lh20", "2020年龙华区政府工作报告", "lh20.txt", year=2020)
+NANSHAN = ReportMeta("ns", "2018年南山区政府工作报告", "ns.txt", year=2018)
+
+
+def test_report_places_with_and_without_suffix():
+    assert {"衡阳市", "衡阳"} <= report_places(HENGYANG)
+    assert {"龙华区", "龙华", "深圳市"} <= report_places(LONGHUA19)
+
+
+def test_report_year_falls_back_to_signing_year_minus_one():
+    assert report_years(HENGYANG) == {2019}
+    assert report_years(ReportMeta("x", "某报告", "x.txt", signed="2020-03-17")) == {2019}
+
+
+def test_scope_prefers_the_named_place_then_year():
+    metas = [HENGYANG, LONGHUA19, LONGHUA20, NANSHAN]
+    assert detect_scope("衡阳调解了多少纠纷", metas).report_ids == ("hy",)
+    assert detect_scope("龙华区2020年的工作", metas).report_ids == ("lh20",)
+    assert set(detect_scope("龙华区的行政复议", metas).report_ids) == {"lh19", "lh20"}
+    unscoped = detect_scope("行政复议收到多少申请", metas)
+    assert unscoped.report_ids is None and unscoped.years == ()
+    # a year no report of that place covers does not drop the place's reports
+    assert set(detect_scope("龙华区2025年", metas).report_ids) == {"lh19", "lh20"}
+
+
+def test_fuse_hybrid_mixes_both_legs_and_single_modes_follow_their_leg():
+    ids = np.array([10, 11, 12])
+    dense = np.array([0.90, 0.82, 0.86])  # min-max: 1.0, 0.0, 0.5
+    lexical = np.array([0.0, 9.0, 3.0])  # / best: 0.0, 1.0, 0.33
+    assert list(fuse(ids, dense, lexical, mode="dense").ids) == [10, 12, 11]
+    assert list(fuse(ids, dense, lexical, mode="lexical").ids) == [11, 12, 10]
+    lexical_heavy = fuse(ids, dense, lexical, mode="hybrid", dense_weight=0.3)
+    assert list(lexical_heavy.ids) == [11, 12, 10]  # 0.7 > 0.15+0.23 > 0.3
+    dense_heavy = fuse(ids, dense, lexical, mode="hybrid", dense_weight=0.8)
+    assert list(dense_heavy.ids) == [10, 12, 11]  # 0.8 > 0.4+0.07 > 0.2
+
+
+def test_number_question_highlights_the_sentence_with_the_number():
+    sentences = ["全面推行网格化排查预警模式。", "2019年,全市共调解矛盾纠纷17076件,调解成功率99%。"]
+    toks = [list(s) for s in sentences]
+    choice = choose_sentence(
+        sentences,
+        question="调解了多少件纠纷",
+        query_tokens=list("调解纠纷"),
+        sentence_tokens=toks,
+        idf=lambda t: 1.0,
+    )
+    assert choice.index == 1
+    assert asks_for_number("How many disputes were mediated?")
+    assert not asks_for_number("衡阳怎样推行多元化解机制")
+
+
+def test_dense_similarity_decides_when_words_do_not_match():
+    sentences = ["甲句。", "乙句。", "丙句。"]
+    choice = choose_sentence(
+        sentences,
+        question="which one",
+        query_tokens=[],
+        sentence_tokens=[[], [], []],
+        idf=lambda t: 1.0,
+        dense_sims=np.array([0.80, 0.86, 0.81]),
+    )
+    assert choice.index == 1
+
+
+def test_year_conflict_is_never_covered():
+    f = RefusalFeatures(dense=0.99, coverage=1.0, chinese=True, year_conflict=True)
+    assert not is_covered(f, "hybrid")
+
+
+def test_is_chinese():
+    assert is_chinese("衡阳调解了多少纠纷")
+    assert is_chinese("政府 lawsuit 赢了几个?")
+    assert not is_chinese("How many disputes were mediated in Hengyang?")
+
+
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        ("", "empty"),
+        ("   \n\t ", "empty"),
+        ("问" * (MAX_QUESTION_CHARS + 1), "too long"),
+        ("\x00\x01\x02\x03\x04\x05\x06\x07", "not readable"),
+        ("？？！！。。", "no words"),
+        (b"bytes".decode() and 5, "must be text"),
+    ],
+)
+def test_bad_questions_get_a_clear_error(bad, message):
+    with pytest.raises(InputError, match=message):
+        validate_question(bad)
+
+
+def test_good_question_is_stripped():
+    assert validate_question("  衡阳调解了多少纠纷？ \n") == "衡阳调解了多少纠纷？"
