@@ -21,6 +21,7 @@ import numpy as np
 W_DENSE = 5.0  # per unit of raw cosine (sentence cosines within a paragraph differ by ~0.01-0.05)
 W_LEXICAL = 1.0
 W_TYPE = 0.1
+W_UNIT = 0.3  # the question's unit (多少件 → 件) follows a number in the sentence: "152件"
 
 _NUMBER_QUESTION = re.compile(
     r"多少|几[个件次名项家人年月天所场份起批条宗万亿%]?|多长|多久|多大|多高|比例|比率|百分之|[成通参考胜]\w?率|"
@@ -29,6 +30,7 @@ _NUMBER_QUESTION = re.compile(
     r"哪一?年|哪个月|什么时候|何时",
     re.IGNORECASE,
 )
+_QUESTION_UNIT = re.compile(r"(?:多少|几)\s*([个件次名项家人年月天所场份起批条宗亩元册期轮座])")
 _HAS_NUMBER = re.compile(r"\d|[一二三四五六七八九十百千万亿两]+[个件次名项家人年月天所场份起批条宗]")
 
 
@@ -41,6 +43,12 @@ class SentenceChoice:
 def asks_for_number(question: str) -> bool:
     """A quantity/date/share question: the answer sentence should state a number."""
     return bool(_NUMBER_QUESTION.search(question))
+
+
+def question_unit(question: str) -> str | None:
+    """The counting unit a quantity question asks for: 多少件 → 件, 几次 → 次."""
+    m = _QUESTION_UNIT.search(question)
+    return m.group(1) if m else None
 
 
 def lexical_overlap(
@@ -70,6 +78,8 @@ def choose_sentence(
     if not sentences:
         return SentenceChoice(0, 0.0)
     want_number = asks_for_number(question)
+    unit = question_unit(question)
+    unit_re = re.compile(rf"\d[\d,.]*\s*(?:余|多)?\s*{unit}") if unit else None
     scores = np.zeros(len(sentences))
     if dense_sims is not None and len(dense_sims) == len(sentences):
         scores += W_DENSE * np.asarray(dense_sims, dtype=np.float64)
@@ -77,5 +87,7 @@ def choose_sentence(
         scores[i] += W_LEXICAL * lexical_overlap(query_tokens, sentence_tokens[i], idf)
         if want_number and _HAS_NUMBER.search(s):
             scores[i] += W_TYPE
+        if unit_re is not None and unit_re.search(s):
+            scores[i] += W_UNIT
     best = int(np.argmax(scores))
     return SentenceChoice(best, float(scores[best]))

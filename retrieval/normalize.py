@@ -22,6 +22,12 @@ import unicodedata
 # measures on the dev set whether each line helps. Order does not matter; every match appends.
 COLLOQUIAL_TO_OFFICIAL: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("打官司", ("诉讼", "行政诉讼")),
+    ("官司", ("诉讼", "案件")),
+    ("赢了", ("胜诉",)),
+    ("打赢", ("胜诉",)),
+    ("输了", ("败诉",)),
+    ("打输", ("败诉",)),
+    ("被告了", ("被诉", "诉讼")),
     ("告政府", ("行政诉讼", "行政复议")),
     ("民告官", ("行政诉讼", "行政机关负责人出庭应诉")),
     ("告官", ("行政诉讼",)),

@@ -90,11 +90,16 @@ class Retriever:
     def open(
         cls, settings: Settings | None = None, *, progress: bool = False, rebuild: bool = False
     ) -> Retriever:
-        """Load the corpus, model and index; (re)build the index for changed reports first."""
+        """Load the corpus, model and index; (re)build the index for changed reports first.
+
+        A report file that cannot be parsed is left out with a logged warning rather than taking
+        every other report down with it; `reportqa reports add` refuses such files up front.
+        """
         from retrieval.corpus import load_corpus
 
         settings = settings or Settings()
-        return cls.from_reports(load_corpus(settings.corpus_dirs), settings, progress=progress, rebuild=rebuild)
+        reports = load_corpus(settings.corpus_dirs, skip_invalid=True)
+        return cls.from_reports(reports, settings, progress=progress, rebuild=rebuild)
 
     @classmethod
     def from_reports(
@@ -345,7 +350,7 @@ def index_status(settings: Settings) -> IndexStatus:
     from retrieval.corpus import load_corpus
     from retrieval.embedding import model_id_for
 
-    reports = load_corpus(settings.corpus_dirs)
+    reports = load_corpus(settings.corpus_dirs, skip_invalid=True)
     passages = flatten(reports)
     store = IndexStore(settings.index_dir / "corpus")
     model_id = model_id_for(settings)

@@ -33,7 +33,8 @@ MAX_WRONGLY_REFUSED = 0.03
 
 def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 0.01, steps: int = 4000) -> tuple[np.ndarray, float]:
     """Plain L2-regularised logistic regression by gradient descent, on standardised features."""
-    mu, sd = x.mean(0), x.std(0) + 1e-9
+    mu, sd = x.mean(0), x.std(0)
+    sd = np.where(sd > 1e-9, sd, np.inf)  # a constant feature gets weight 0
     z = (x - mu) / sd
     w, b = np.zeros(z.shape[1]), 0.0
     for _ in range(steps):
@@ -41,7 +42,8 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 0.01, steps: int = 40
         g = p - y
         w -= 0.5 * (z.T @ g / len(y) + l2 * w)
         b -= 0.5 * g.mean()
-    return w / sd, float(b - (w / sd) @ mu)  # back to raw feature units
+    w_raw = w / sd
+    return w_raw, float(b - w_raw @ mu)  # back to raw feature units
 
 
 def probability(x: np.ndarray, w: np.ndarray, b: float) -> np.ndarray:
@@ -100,6 +102,8 @@ def main() -> int:
             tune = np.array([r[0] == "tune" for r in sub])
             if not tune.any() or y[tune].all() or not y[tune].any():
                 continue
+            if not chinese:  # token coverage means nothing for English over Chinese text: dense score only
+                x = x * np.array([1.0, 0.0])
             w, b = fit_logistic(x[tune], y[tune].astype(float))
             thr = pick_threshold(probability(x[tune], w, b), y[tune])
             p = probability(x, w, b)

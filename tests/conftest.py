@@ -22,3 +22,14 @@ def shared_dir() -> Path:
     if not SHARED.is_dir():
         pytest.fail(f"../shared is missing beside the repository ({SHARED}); tests need it")
     return SHARED
+
+
+@pytest.fixture(scope="session")
+def model_home(tmp_path_factory) -> Path:
+    """A REPORTQA_HOME with the default model built once per test session (slow tests share it)."""
+    from retrieval.config import Settings
+    from retrieval.embedding import ensure_default_model
+
+    home = tmp_path_factory.mktemp("reportqa-home")
+    ensure_default_model(Settings(home=home))
+    return home

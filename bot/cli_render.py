@@ -1,0 +1,203 @@
+"""How the CLI shows answers, outlines, sections and index status: rich on a terminal, plain text otherwise.
+
+Rendering is pure (records in, `rich.text.Text` out); only `make_console` looks at the environment.
+Plain mode (NO_COLOR, a pipe, a file) carries no ANSI codes, so the answer sentence is marked with
+【…】 instead of bold colour — a reader of a log or a `grep` still sees which sentence answers.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, TextIO
+
+from rich.console import Console
+from rich.text import Text
+
+from retrieval.answer import Answer, Hit, citation
+from retrieval.document import Report, ReportMeta, Section
+
+if TYPE_CHECKING:  # the retriever module may pull in heavy imports; rendering needs only the record
+    from retrieval.retriever import IndexStatus
+
+NOT_COVERED = "报告中没有涉及这个问题 (not covered by the reports)"
+NEAREST = "最接近的章节 (nearest sections):"
+NO_MORE = "没有更多结果 (no more results)"
+PLAIN_MARK = ("【", "】")
+
+HIGHLIGHT_STYLE = "bold yellow"
+CITATION_STYLE = "bold cyan"
+DIM_STYLE = "dim"
+
+
+def make_console(file: TextIO | None = None) -> Console:
+    """A console that writes plain text unless it is a colour-capable terminal and NO_COLOR is unset.
+
+    soft_wrap keeps long passages on one line in pipes (the terminal wraps them itself), so
+    downstream tools see one paragraph per line.
+    """
+    no_color = bool(os.environ.get("NO_COLOR"))
+    return Console(
+        file=file if file is not None else sys.stdout,
+        color_system=None if no_color else "auto",
+        highlight=False,
+        markup=False,
+        emoji=False,
+        soft_wrap=True,
+    )
+
+
+def print_block(console: Console, text: str | Text, style: str | None = None) -> None:
+    """Print text followed by exactly one newline (renderers end their blocks with one already)."""
+    console.print(text, style=style, end="" if str(text).endswith("\n") else "\n")
+
+
+def is_plain(console: Console) -> bool:
+    """True when styles would be dropped, so emphasis must be shown with characters instead."""
+    return console.color_system is None
+
+
+def passage_text(hit: Hit, plain: bool) -> Text:
+    """The passage with the answer sentence in bold colour (or between 【】 in plain mode)."""
+    start, end = hit.highlight_start, hit.highlight_end
+    text = hit.text
+    if not (0 <= start < end <= len(text)):
+        return Text(text)
+    out = Text(text[:start])
+    if plain:
+        out.append(PLAIN_MARK[0] + text[start:end] + PLAIN_MARK[1])
+    else:
+        out.append(text[start:end], style=HIGHLIGHT_STYLE)
+    out.append(text[end:])
+    return out
+
+
+def _hit_header(hit: Hit) -> Text:
+    head = Text(f"{hit.rank}. ")
+    head.append(hit.citation, style=CITATION_STYLE)
+    details = [d for d in (hit.report_date, f"§{hit.section_id}", f"score {hit.score:.3f}") if d]
+    head.append("  " + " · ".join(details), style=DIM_STYLE)
+    return head
+
+
+def render_answer(answer: Answer, plain: bool) -> Text:
+    """Every hit as citation + passage + score, or the not-covered line with the nearest sections."""
+    out = Text()
+    if not answer.answered:
+        out.append(NOT_COVERED + "\n", style="bold")
+        if answer.hits:
+            out.append(NEAREST + "\n")
+            for hit in answer.hits:
+                out.append(f"  {hit.rank}. ")
+                out.append(hit.citation, style=CITATION_STYLE)
+                out.append(f"  score {hit.score:.3f}\n", style=DIM_STYLE)
+        return out
+    if not answer.hits:
+        out.append(NO_MORE + "\n")
+        return out
+    for i, hit in enumerate(answer.hits):
+        if i:
+            out.append("\n")
+        out.append_text(_hit_header(hit))
+        out.append("\n")
+        out.append_text(passage_text(hit, plain))
+        out.append("\n")
+    return out
+
+
+def _count_paragraphs(section: Section) -> int:
+    return sum(1 for _ in section.all_paragraphs())
+
+
+def section_heading(section: Section) -> str:
+    """Label and title as a reader would say them: 七、(一) 推行多元化解机制; the preamble is 前言."""
+    if section.section_id == "0" and not (section.label or section.title):
+        return "前言 (preamble)"
+    return " ".join(p for p in (section.label, section.title) if p) or section.section_id
+
+
+def report_header(meta: ReportMeta) -> Text:
+    out = Text()  # a style given to Text() itself would colour everything appended to it
+    out.append(f"《{meta.title}》", style=CITATION_STYLE)
+    details = ", ".join(d for d in (meta.report_id, meta.date) if d)
+    out.append(f"  ({details})", style=DIM_STYLE)
+    return out
+
+
+def render_outline(report: Report) -> Text:
+    """One line per unit: id, label and title, paragraphs (descendants included), indented by level."""
+    out = report_header(report.meta)
+    out.append("\n")
+    for sec in report.walk():
+        indent = "  " * max(sec.level - 1, 0)
+        out.append(f"{indent}{sec.section_id:<8}", style=DIM_STYLE)
+        out.append(section_heading(sec))
+        out.append(f"  ({_count_paragraphs(sec)} 段)\n", style=DIM_STYLE)
+    return out
+
+
+def render_section(report: Report, section: Section) -> Text:
+    """A whole section, subsections included, headed by its citation."""
+    out = Text()
+    out.append(citation(report.meta.title, section.label, section.title), style=CITATION_STYLE)
+    out.append(f"  §{section.section_id}\n", style=DIM_STYLE)
+    for sec in section.walk():
+        if sec is not section:
+            out.append("\n" + section_heading(sec) + "\n", style="bold")
+        for para in sec.paragraphs:
+            out.append(para.text + "\n")
+    return out
+
+
+def render_reports(metas: Sequence[ReportMeta]) -> Text:
+    """id, date, title and file of each report, ids padded so the titles line up."""
+    out = Text()
+    if not metas:
+        out.append("(no reports in the corpus)\n")
+        return out
+    width = max(len(m.report_id) for m in metas)
+    for m in metas:
+        out.append(f"{m.report_id:<{width}}  ", style="bold")
+        out.append(f"{m.date or '-':<10}  ", style=DIM_STYLE)
+        out.append(f"《{m.title}》")
+        out.append(f"  {m.file}\n", style=DIM_STYLE)
+    return out
+
+
+def human_size(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} B"  # unreachable; keeps type checkers content
+
+
+def render_status(fields: Iterable[tuple[str, object]]) -> Text:
+    """Aligned `key: value` lines."""
+    rows = [(k, "-" if v is None or v == "" else str(v)) for k, v in fields]
+    width = max((len(k) for k, _ in rows), default=0)
+    out = Text()
+    for key, value in rows:
+        out.append(f"{key + ':':<{width + 1}} ", style="bold")
+        out.append(value + "\n")
+    return out
+
+
+def index_status_fields(status: IndexStatus) -> list[tuple[str, object]]:
+    """The rows of `reportqa index status`."""
+    stale = "yes" if status.stale else "no"
+    if status.stale and status.stale_reports:
+        shown = ", ".join(status.stale_reports[:5]) + (", …" if len(status.stale_reports) > 5 else "")
+        stale = f"yes ({len(status.stale_reports)} to index: {shown})"
+    return [
+        ("model", status.model),
+        ("dimension", status.dim or None),  # 0 until an index is built
+        ("reports", status.reports),
+        ("paragraphs", status.paragraphs),
+        ("corpus hash", status.corpus_hash),
+        ("stale", stale),
+        ("index size", human_size(status.size_bytes)),
+        ("built at", status.built_at),
+    ]

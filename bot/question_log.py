@@ -1,0 +1,280 @@
+"""The bot's question and feedback log: SQLite (WAL) under REPORTQA_HOME.
+
+Why it exists: staff learn which questions the reports fail to answer (👎 → draft eval file), and
+the bot's buttons carry only a row id, so paging and voting keep working after a restart.
+Privacy: no user ids, names or usernames are stored; a chat is kept only as an HMAC of its id
+under a random per-install salt (so the hashes cannot be reversed by trying ids without the salt
+file, and do not match across installs).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import hmac
+import json
+import os
+import re
+import secrets
+import sqlite3
+import threading
+import unicodedata
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from retrieval.answer import Answer
+from retrieval.errors import ReportQAError
+
+LOG_DIR = "telegram"
+DB_FILE = "questions.sqlite3"
+SALT_FILE = "chat-id-salt"
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS questions (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,   -- AUTOINCREMENT: an old button never meets a new row
+    asked_at TEXT NOT NULL,                 -- ISO 8601 UTC
+    chat_hash TEXT NOT NULL,                -- HMAC-SHA256(salt, chat id), hex
+    chat_kind TEXT NOT NULL,                -- private / group / supergroup / channel
+    question TEXT NOT NULL,
+    normalized_question TEXT NOT NULL,
+    answered INTEGER NOT NULL,              -- 0: the reports do not cover it
+    hits TEXT NOT NULL,                     -- JSON list of the first page's hit references
+    vote INTEGER,                           -- +1 👍, -1 👎, NULL none
+    voted_at TEXT
+);
+CREATE INDEX IF NOT EXISTS questions_vote ON questions(vote);
+"""
+
+
+class QuestionLogError(ReportQAError):
+    """The question log cannot be created, read or written."""
+
+
+@dataclass(frozen=True)
+class LoggedQuestion:
+    row_id: int
+    asked_at: str
+    chat_hash: str
+    chat_kind: str
+    question: str
+    normalized_question: str
+    answered: bool
+    hits: list[dict]
+    vote: int | None
+    voted_at: str | None
+
+
+def normalize_question(question: str) -> str:
+    """NFKC (full-width → half-width), lower case, single spaces: groups repeats of one question."""
+    return re.sub(r"\s+", " ", unicodedata.normalize("NFKC", question)).strip().lower()
+
+
+def hit_refs(answer: Answer) -> list[dict]:
+    """What the log keeps of each hit: enough to find the passage again, not the text."""
+    return [
+        {
+            "rank": h.rank,
+            "report_id": h.report_id,
+            "section_id": h.section_id,
+            "citation": h.citation,
+            "score": round(float(h.score), 4),
+        }
+        for h in answer.hits
+    ]
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def log_path(home: Path) -> Path:
+    return Path(home) / LOG_DIR / DB_FILE
+
+
+def _load_or_create_salt(path: Path) -> bytes:
+    try:
+        salt = path.read_bytes()
+    except FileNotFoundError:
+        salt = secrets.token_bytes(32)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # another process won the race: use its salt
+            return path.read_bytes()
+        with os.fdopen(fd, "wb") as f:
+            f.write(salt)
+        return salt
+    except OSError as exc:
+        raise QuestionLogError(f"cannot read the chat-id salt {path}: {exc.strerror}") from exc
+    if len(salt) < 16:
+        raise QuestionLogError(f"the chat-id salt {path} is damaged (too short); delete it to make a new one")
+    return salt
+
+
+class QuestionLog:
+    """One SQLite connection shared by the bot's threads (guarded by a lock)."""
+
+    def __init__(self, conn: sqlite3.Connection, salt: bytes, path: Path):
+        self._conn = conn
+        self._salt = salt
+        self._lock = threading.Lock()
+        self.path = path
+
+    @classmethod
+    def open(cls, home: Path) -> QuestionLog:
+        """Open (creating if needed) the log under `home`; QuestionLogError if that is impossible."""
+        folder = Path(home) / LOG_DIR
+        path = folder / DB_FILE
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise QuestionLogError(f"cannot create the question log folder {folder}: {exc.strerror}") from exc
+        salt = _load_or_create_salt(folder / SALT_FILE)
+        try:
+            conn = sqlite3.connect(path, check_same_thread=False, timeout=10)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise QuestionLogError(
+                    f"question log {path} is from a newer reportqa (schema {version}); upgrade reportqa"
+                )
+            conn.executescript(_SCHEMA)
+            conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            conn.commit()
+        except sqlite3.DatabaseError as exc:
+            raise QuestionLogError(f"question log {path} is not a usable SQLite database: {exc}") from exc
+        return cls(conn, salt, path)
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def chat_hash(self, chat_id: int) -> str:
+        return hmac.new(self._salt, str(chat_id).encode("ascii"), hashlib.sha256).hexdigest()
+
+    def record(self, chat_id: int, chat_kind: str, answer: Answer) -> int:
+        """Log a question and its first page of hits; the row id is what the buttons carry."""
+        normalized = answer.normalized_question or normalize_question(answer.question)
+        row = (
+            _now(),
+            self.chat_hash(chat_id),
+            chat_kind,
+            answer.question,
+            normalized,
+            int(answer.answered),
+            json.dumps(hit_refs(answer), ensure_ascii=False),
+        )
+        with self._lock, self._write():
+            cur = self._conn.execute(
+                "INSERT INTO questions (asked_at, chat_hash, chat_kind, question, normalized_question,"
+                " answered, hits) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                row,
+            )
+            return int(cur.lastrowid)
+
+    def get(self, row_id: int) -> LoggedQuestion | None:
+        with self._lock:
+            cur = self._conn.execute(
+                "SELECT id, asked_at, chat_hash, chat_kind, question, normalized_question, answered, hits,"
+                " vote, voted_at FROM questions WHERE id = ?",
+                (row_id,),
+            )
+            found = cur.fetchone()
+        return None if found is None else _row(found)
+
+    def vote(self, row_id: int, helpful: bool) -> LoggedQuestion | None:
+        """Record 👍/👎 (a later vote replaces an earlier one); None if the row is gone."""
+        with self._lock, self._write():
+            self._conn.execute(
+                "UPDATE questions SET vote = ?, voted_at = ? WHERE id = ?",
+                (1 if helpful else -1, _now(), row_id),
+            )
+        return self.get(row_id)
+
+    def rows(self) -> list[LoggedQuestion]:
+        with self._lock:
+            cur = self._conn.execute(
+                "SELECT id, asked_at, chat_hash, chat_kind, question, normalized_question, answered, hits,"
+                " vote, voted_at FROM questions ORDER BY id"
+            )
+            return [_row(r) for r in cur.fetchall()]
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """Commit on success; roll back and raise a one-line QuestionLogError on a database error."""
+        try:
+            yield self._conn
+            self._conn.commit()
+        except sqlite3.Error as exc:
+            self._conn.rollback()
+            raise QuestionLogError(f"cannot write the question log {self.path}: {exc}") from exc
+
+
+def _row(r: tuple) -> LoggedQuestion:
+    return LoggedQuestion(
+        row_id=r[0],
+        asked_at=r[1],
+        chat_hash=r[2],
+        chat_kind=r[3],
+        question=r[4],
+        normalized_question=r[5],
+        answered=bool(r[6]),
+        hits=json.loads(r[7]),
+        vote=r[8],
+        voted_at=r[9],
+    )
+
+
+_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+
+
+def _lang(text: str) -> str:
+    return "zh" if _CJK.search(text) else "en"
+
+
+def export_draft_eval(home: Path, out: Path) -> int:
+    """Write the 👎 questions as a draft eval JSONL for staff to label; returns how many.
+
+    One line per distinct normalized question (its first 👎), in the order asked. Staff fill
+    `gold_sections` / `answer_key` and set `kind`; `bot_hits` shows what the bot answered.
+    """
+    path = log_path(home)
+    if not path.is_file():
+        raise QuestionLogError(f"no question log at {path}: the Telegram bot has not run with this home")
+    log = QuestionLog.open(home)
+    try:
+        rows = [r for r in log.rows() if r.vote is not None and r.vote < 0]
+    finally:
+        log.close()
+    seen: set[str] = set()
+    records = []
+    for r in rows:
+        if r.normalized_question in seen:
+            continue
+        seen.add(r.normalized_question)
+        records.append(
+            {
+                "id": f"bot-{r.row_id}",
+                "question": r.question,
+                "report_id": r.hits[0]["report_id"] if r.hits else None,
+                "gold_sections": [],
+                "answer_key": None,
+                "split": "tune",
+                "lang": _lang(r.question),
+                "kind": "todo",
+                "bot_hits": r.hits,
+            }
+        )
+    out = Path(out)
+    tmp = out.with_name(out.name + ".tmp")
+    try:
+        with tmp.open("w", encoding="utf-8") as f:
+            for rec in records:
+                f.write(json.dumps(rec, ensure_ascii=False) + "\n")
+        tmp.replace(out)
+    except OSError as exc:
+        raise QuestionLogError(f"cannot write {out}: {exc.strerror}") from exc
+    return len(records)

@@ -1,0 +1,201 @@
+"""`reportqa bench`: the speed and memory figures the README quotes, measured on this machine.
+
+For the seed corpus (and with --full, for the seed plus every report in ../shared/corpora):
+- index build time from nothing (the model directory is reused; its build time is reported by
+  `make run`'s first run and by scripts/bench_embedder.py);
+- warm query latency p50/p95, in process, over the dev questions (hybrid mode);
+- cold start: a fresh `reportqa ask` process, index already built, start to printed answer, and
+  that process's peak RSS (what serving costs);
+- at full scale also: whether questions about Hengyang still land in the Hengyang report, and the
+  recall@10 of an HNSW index against exact search over the same vectors.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from retrieval.config import REPO_ROOT, Settings
+from retrieval.errors import InputError
+
+SHARED_CORPORA = REPO_ROOT.parent / "shared" / "corpora"
+DEV_QUESTIONS = REPO_ROOT / "corpus" / "eval" / "hengyang-dev.jsonl"
+SEED_REPORT = "hengyang-2019-fazhi"
+
+
+@dataclass
+class CorpusBench:
+    name: str
+    reports: int
+    paragraphs: int
+    sentences: int
+    build_seconds: float
+    query_p50_ms: float
+    query_p95_ms: float
+    queries: int
+    cold_ask_seconds: float
+    cold_ask_rss_mb: float
+    index_mb: float
+    extra: dict = field(default_factory=dict)
+
+
+@dataclass
+class BenchReport:
+    rows: list[CorpusBench] = field(default_factory=list)
+    peak_rss_mb: float = 0.0  # this process: includes index building with torch
+
+    def to_dict(self) -> dict:
+        return {"corpora": [asdict(r) for r in self.rows], "bench_process_peak_rss_mb": self.peak_rss_mb}
+
+    def to_text(self) -> str:
+        lines = [
+            f"{'corpus':8} {'reports':>7} {'paras':>6} {'sents':>6} {'build s':>8} {'p50 ms':>7} {'p95 ms':>7} "
+            f"{'cold ask s':>10} {'ask RSS MB':>10} {'index MB':>8}"
+        ]
+        for r in self.rows:
+            lines.append(
+                f"{r.name:8} {r.reports:7d} {r.paragraphs:6d} {r.sentences:6d} {r.build_seconds:8.1f} "
+                f"{r.query_p50_ms:7.1f} {r.query_p95_ms:7.1f} {r.cold_ask_seconds:10.2f} {r.cold_ask_rss_mb:10.0f} "
+                f"{r.index_mb:8.1f}"
+            )
+            for k, v in r.extra.items():
+                lines.append(f"    {k}: {v}")
+        lines.append(f"peak RSS of the bench process (index build with torch): {self.peak_rss_mb:.0f} MB")
+        return "\n".join(lines)
+
+
+def _questions() -> list[str]:
+    return [json.loads(line)["question"] for line in DEV_QUESTIONS.read_text(encoding="utf-8").splitlines() if line]
+
+
+def _percentile(values: list[float], q: float) -> float:
+    return float(np.percentile(np.array(values), q)) if values else 0.0
+
+
+def _cold_ask(settings: Settings, question: str) -> tuple[float, float]:
+    """Seconds from process start to printed answer, and that process's peak RSS in MB."""
+    exe = shutil.which("reportqa") or str(Path(sys.executable).with_name("reportqa"))
+    env = dict(os.environ)
+    env["REPORTQA_HOME"] = str(settings.home)
+    env["REPORTQA_CORPUS"] = os.pathsep.join(str(d) for d in settings.corpus_dirs)
+    env["REPORTQA_MODEL"] = settings.model
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    t0 = time.perf_counter()
+    proc = subprocess.run([exe, "ask", question], env=env, capture_output=True, timeout=600)
+    seconds = time.perf_counter() - t0
+    if proc.returncode not in (0, 1):
+        raise InputError(f"cold `reportqa ask` failed: {proc.stderr.decode('utf-8', 'replace').strip()[:300]}")
+    after = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return seconds, max(after, before) / 1024
+
+
+def bench_corpus(name: str, settings: Settings, *, skip_invalid: bool = False) -> tuple[CorpusBench, object]:
+    from retrieval.corpus import load_corpus
+    from retrieval.index_store import IndexStore
+    from retrieval.retriever import Retriever
+
+    reports = load_corpus(settings.corpus_dirs, skip_invalid=skip_invalid)
+    t0 = time.perf_counter()
+    retriever = Retriever.from_reports(reports, settings, progress=sys.stderr.isatty(), rebuild=True)
+    build = time.perf_counter() - t0
+
+    questions = _questions()
+    retriever.ask(questions[0])  # warm: first call loads lazy pieces
+    times = []
+    for q in questions:
+        t = time.perf_counter()
+        retriever.ask(q)
+        times.append((time.perf_counter() - t) * 1000)
+    cold, rss = _cold_ask(settings, "2019年衡阳调解了多少矛盾纠纷？")
+    status = retriever.status()
+    row = CorpusBench(
+        name=name,
+        reports=len(reports),
+        paragraphs=status.paragraphs,
+        sentences=int(len(retriever._index.sentence_vectors)),
+        build_seconds=build,
+        query_p50_ms=statistics.median(times),
+        query_p95_ms=_percentile(times, 95),
+        queries=len(times),
+        cold_ask_seconds=cold,
+        cold_ask_rss_mb=rss,
+        index_mb=IndexStore(settings.index_dir / "corpus").size_bytes() / 1e6,
+    )
+    return row, retriever
+
+
+def hengyang_at_scale(retriever) -> dict:
+    """With every report indexed, do the Hengyang dev questions still land in the Hengyang report?"""
+    from retrieval.evaluate import evaluate_file
+
+    rep = evaluate_file(retriever, DEV_QUESTIONS, ("hybrid",))
+    results = rep.results["hybrid"]
+    ins = [r for r in results if r.in_scope]
+    in_report = sum(r.top.startswith(SEED_REPORT + "#") for r in ins) / max(1, len(ins))
+    m = rep.rows["hybrid"]["all"]
+    return {
+        "hengyang questions whose top hit is in the Hengyang report": f"{in_report:.3f}",
+        "hengyang dev (all splits) top-1 / R@3 at full scale": f"{m.top1:.3f} / {m.recall3:.3f}",
+    }
+
+
+def hnsw_recall(retriever, k: int = 10) -> dict:
+    """Recall@k of an HNSW graph vs exact search over the same paragraph vectors, and both latencies."""
+    from retrieval.dense import DenseIndex
+    from retrieval.normalize import normalize_question
+
+    vectors = retriever._index.paragraph_vectors
+    exact = DenseIndex.build(vectors)
+    approx = DenseIndex.build(vectors, exact_max=0)
+    queries = retriever._embedder.encode_queries([normalize_question(q) for q in _questions()])
+    hits, t_exact, t_approx = [], [], []
+    for q in queries:
+        t = time.perf_counter()
+        e, _ = exact.search(q, k)
+        t_exact.append((time.perf_counter() - t) * 1000)
+        t = time.perf_counter()
+        a, _ = approx.search(q, k)
+        t_approx.append((time.perf_counter() - t) * 1000)
+        hits.append(len(set(e) & set(a)) / k)
+    return {
+        f"HNSW recall@{k} vs exact ({len(vectors)} paragraphs)": f"{np.mean(hits):.4f}",
+        "exact / HNSW search p50 ms": f"{statistics.median(t_exact):.3f} / {statistics.median(t_approx):.3f}",
+    }
+
+
+def run_bench(settings: Settings | None = None, full_corpora: bool = False) -> BenchReport:
+    """Seed corpus always; with full_corpora the seed plus ../shared/corpora/* as well."""
+    settings = settings or Settings()
+    report = BenchReport()
+    with tempfile.TemporaryDirectory(prefix="reportqa-bench-") as tmp:
+        home = Path(tmp)
+        settings.models_dir.mkdir(parents=True, exist_ok=True)
+        seed = Settings(corpus_dirs=settings.corpus_dirs, home=home / "seed", model=settings.model)
+        (home / "seed").mkdir()
+        (home / "seed" / "models").symlink_to(settings.models_dir.resolve(), target_is_directory=True)
+        row, _ = bench_corpus("seed", seed)
+        report.rows.append(row)
+        if full_corpora:
+            if not SHARED_CORPORA.is_dir():
+                raise InputError(f"{SHARED_CORPORA}: shared corpora not found (needed for --full)")
+            dirs = tuple(settings.corpus_dirs) + tuple(sorted(p for p in SHARED_CORPORA.iterdir() if p.is_dir()))
+            full = Settings(corpus_dirs=dirs, home=home / "full", model=settings.model)
+            (home / "full").mkdir()
+            (home / "full" / "models").symlink_to(settings.models_dir.resolve(), target_is_directory=True)
+            row, retriever = bench_corpus("full", full, skip_invalid=True)
+            row.extra.update(hengyang_at_scale(retriever))
+            row.extra.update(hnsw_recall(retriever))
+            report.rows.append(row)
+    report.peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return report
