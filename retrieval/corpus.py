@@ -229,6 +229,28 @@ def region_of(title: str) -> str | None:
     return None
 
 
+def corpus_fingerprint(dirs: Sequence[str | Path]) -> tuple:
+    """A cheap signature of the corpus on disk (stat only): manifests and report files, size and mtime.
+
+    A running bot compares it every few seconds to notice a corpus changed underneath it.
+    """
+    sig: list[tuple] = []
+    for corpus_dir in dirs:
+        corpus_dir = Path(corpus_dir)
+        try:
+            paths = sorted(p for p in corpus_dir.iterdir() if p.is_file())
+        except OSError:
+            sig.append((str(corpus_dir), "missing"))
+            continue
+        for p in paths:
+            try:
+                st = p.stat()
+            except OSError:
+                continue
+            sig.append((str(p), st.st_size, st.st_mtime_ns))
+    return tuple(sig)
+
+
 # ---------------------------------------------------------------------------------------- load
 
 

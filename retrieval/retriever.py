@@ -83,6 +83,7 @@ class Retriever:
         self._query_lock = threading.Lock()
         self._idf = _idf_table(index.lexical)
         self._sentence_tokens: dict[int, list[list[str]]] = {}  # filled on first use per passage
+        self._fingerprint: tuple | None = None  # corpus files as opened (set by `open`)
 
     # -- construction -------------------------------------------------------------------------
 
@@ -95,11 +96,28 @@ class Retriever:
         A report file that cannot be parsed is left out with a logged warning rather than taking
         every other report down with it; `reportqa reports add` refuses such files up front.
         """
-        from retrieval.corpus import load_corpus
+        from retrieval.corpus import corpus_fingerprint, load_corpus
 
         settings = settings or Settings()
+        fingerprint = corpus_fingerprint(settings.corpus_dirs)
         reports = load_corpus(settings.corpus_dirs, skip_invalid=True)
-        return cls.from_reports(reports, settings, progress=progress, rebuild=rebuild)
+        retriever = cls.from_reports(reports, settings, progress=progress, rebuild=rebuild)
+        retriever._fingerprint = fingerprint
+        return retriever
+
+    def corpus_changed(self) -> bool:
+        """True when the corpus files on disk differ from what this retriever was opened on (stat only)."""
+        from retrieval.corpus import corpus_fingerprint
+
+        return self._fingerprint is not None and corpus_fingerprint(self.settings.corpus_dirs) != self._fingerprint
+
+    def reopened(self, *, progress: bool = False) -> Retriever:
+        """A new retriever over the corpus as it is now (re-embedding only changed reports).
+
+        The current one keeps answering until the caller swaps in the new one; on any error the
+        caller keeps the old one and reports the error.
+        """
+        return Retriever.open(self.settings, progress=progress)
 
     @classmethod
     def from_reports(
