@@ -494,13 +494,20 @@ def eval_command(
     mode: Annotated[list[Mode] | None, typer.Option("--mode", help="Mode to evaluate; repeatable.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON.")] = False,
 ) -> None:
-    """Section-level top-1, recall@3, MRR@10, refusal precision/recall, answer-sentence hit rate."""
-    from retrieval.evaluate import evaluate_questions, load_questions
+    """Section-level top-1, recall@3, MRR@10, refusal precision/recall, answer-sentence hit rate.
 
-    questions = load_questions(file)  # a malformed file fails before the model loads
+    A SQuAD-style .json file (e.g. ../shared/benchmarks/cmrc2018/cmrc2018_dev.json) is a passage benchmark
+    instead: its contexts are indexed on their own and passage R@1/R@5/MRR@10 are printed per mode.
+    """
+    from retrieval.evaluate import evaluate_questions, evaluate_squad, is_squad_file, load_questions
+
     modes = [m.value for m in mode] if mode else [Mode.hybrid.value]
-    retriever = _open_retriever(_state(ctx).corpus_settings())
-    result = evaluate_questions(retriever, questions, modes, source=str(file))
+    if is_squad_file(file):
+        result = evaluate_squad(file, _state(ctx).corpus_settings(), modes, progress=sys.stderr.isatty())
+    else:
+        questions = load_questions(file)  # a malformed file fails before the model loads
+        retriever = _open_retriever(_state(ctx).corpus_settings())
+        result = evaluate_questions(retriever, questions, modes, source=str(file))
     if as_json:
         _write_json(result.to_dict())
     else:

@@ -83,6 +83,7 @@ class Retriever:
         self._query_lock = threading.Lock()
         self._idf = _idf_table(index.lexical)
         self._sentence_tokens: dict[int, list[list[str]]] = {}  # filled on first use per passage
+        self._passage_tokens: dict[int, set[str]] = {}
         self._fingerprint: tuple | None = None  # corpus files as opened (set by `open`)
 
     # -- construction -------------------------------------------------------------------------
@@ -228,7 +229,7 @@ class Retriever:
         q_tokens = tokenize(lexical_q)
         features = RefusalFeatures(
             dense=float(dense_s[0]),
-            coverage=self._coverage(q_tokens, tokenize(top.indexed_text)),
+            coverage=self._coverage(q_tokens, self._tokens_of_passage(int(ranked_ids[0]))),
             chinese=chinese,
             year_conflict=_year_conflict(scope.years, top),
         )
@@ -289,12 +290,18 @@ class Retriever:
         best = np.array([self._sentence_sims(int(i), qvec).max() for i in ids])
         return PARAGRAPH_WEIGHT * para + (1 - PARAGRAPH_WEIGHT) * best
 
-    def _coverage(self, q_tokens: list[str], doc_tokens: list[str]) -> float:
+    def _coverage(self, q_tokens: list[str], doc_tokens: set[str]) -> float:
         q = set(q_tokens)
         total = sum(self._idf(t) for t in q)
         if total <= 0:
             return 0.0
-        return sum(self._idf(t) for t in q & set(doc_tokens)) / total
+        return sum(self._idf(t) for t in q & doc_tokens) / total
+
+    def _tokens_of_passage(self, pid: int) -> set[str]:
+        toks = self._passage_tokens.get(pid)
+        if toks is None:
+            toks = self._passage_tokens[pid] = set(tokenize(self._passages[pid].indexed_text))
+        return toks
 
     def _tokens_of_sentences(self, pid: int) -> list[list[str]]:
         toks = self._sentence_tokens.get(pid)
