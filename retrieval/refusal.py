@@ -3,7 +3,8 @@
 Features of the top-ranked passage:
 - dense: its dense score with the question (multilingual: the only signal for English questions);
 - coverage: IDF-weighted share of the question's tokens the passage contains (Chinese questions);
-- a year the question names that neither the passage nor its report is about → not covered.
+- a year the question names that neither the passage nor its report is about → not covered;
+- a place the question names (长沙) that none of the reports in scope mentions → not covered.
 
 The decision is a logistic model per (mode, Chinese or not) — coverage means nothing for an English
 question over Chinese text. `scripts/calibrate_refusal.py` fits it on the tune half of the dev
@@ -30,6 +31,7 @@ class RefusalFeatures:
     coverage: float  # IDF-weighted token coverage of the question by the top passage (0..1)
     chinese: bool  # the question is written in Chinese
     year_conflict: bool  # the question names a year the top passage/report does not cover
+    place_conflict: bool = False  # the question names a place none of the reports in scope mentions
 
     def vector(self) -> tuple[float, float]:
         return (self.dense, self.coverage)
@@ -69,8 +71,8 @@ def is_chinese(question: str) -> bool:
 
 
 def is_covered(f: RefusalFeatures, mode: str) -> bool:
-    """The decision: False on a year conflict, else the fitted model for this mode and script."""
-    if f.year_conflict:
+    """The decision: False on a year or place conflict, else the fitted model for this mode and script."""
+    if f.year_conflict or f.place_conflict:
         return False
     model = load_models().get(model_key(mode, f.chinese))
     return model is None or model.probability(f) >= model.threshold

@@ -30,7 +30,7 @@ from retrieval.normalize import fold_for_match, normalize_question
 from retrieval.passages import Passage, flatten
 from retrieval.rank import DENSE_WEIGHT, NON_CHINESE_DENSE_WEIGHT, PARAGRAPH_WEIGHT, YEAR_BONUS, fuse
 from retrieval.refusal import RefusalFeatures, is_chinese, is_covered
-from retrieval.scope import detect_scope, report_years
+from retrieval.scope import detect_scope, mentions_year, question_places, report_years
 
 MODES = ("dense", "lexical", "hybrid")
 MAX_QUESTION_CHARS = 1000  # longer input is rejected with InputError, not truncated silently
@@ -211,7 +211,8 @@ class Retriever:
         metas = [self._reports[i].meta for i in (allowed_reports or range(len(self._reports)))]
         scope = detect_scope(folded, metas)
         in_scope = [self._by_id[rid] for rid in scope.report_ids] if scope.report_ids else allowed_reports
-        years = {y for i in (in_scope or range(len(self._reports))) for y in report_years(self._reports[i].meta)}
+        scoped = in_scope if in_scope is not None else range(len(self._reports))
+        years = {y for i in scoped for y in report_years(self._reports[i].meta)}
         report_year = next(iter(years)) if len(years) == 1 else None
 
         lexical_q = normalize_question(q, report_year=report_year)
@@ -232,11 +233,18 @@ class Retriever:
             coverage=self._coverage(q_tokens, self._tokens_of_passage(int(ranked_ids[0]))),
             chinese=chinese,
             year_conflict=_year_conflict(scope.years, top),
+            place_conflict=_place_conflict(folded, [self._reports[i] for i in scoped]),
         )
         answered = is_covered(features, mode)
 
+        # Place names chose the report; inside a paragraph they would pull the highlight towards any
+        # sentence that names the city rather than the one that answers.
+        focus = lexical_q
+        for place in sorted(set(scope.places) | set(question_places(folded)), key=len, reverse=True):
+            focus = focus.replace(place, " ")
+        focus_tokens = tokenize(focus)
         hits = [
-            self._hit(int(ranked_ids[rank]), rank + 1, float(fused[rank]), q, q_tokens, qvec)
+            self._hit(int(ranked_ids[rank]), rank + 1, float(fused[rank]), q, focus_tokens, qvec)
             for rank in range(offset, min(offset + top_k, len(ranked_ids)))
         ]
         answer = Answer(question=q, answered=answered, hits=hits, normalized_question=lexical_q, mode=mode)
@@ -349,7 +357,13 @@ class Retriever:
 def _mentions_year(p: Passage, years: tuple[int, ...]) -> bool:
     if report_years(p.report.meta) & set(years):
         return True
-    return any(f"{y}年" in p.indexed_text for y in years)
+    return any(mentions_year(p.indexed_text, y) for y in years)
+
+
+def _place_conflict(folded_question: str, reports: Sequence[Report]) -> bool:
+    """The question names a place (from the gazetteer) that none of the reports in scope mentions."""
+    places = question_places(folded_question)
+    return any(all(place not in r.text for r in reports) for place in places)
 
 
 def _year_conflict(years: tuple[int, ...], top: Passage) -> bool:

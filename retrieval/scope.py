@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
 
 from retrieval.document import ReportMeta
 
@@ -49,6 +51,43 @@ def report_years(meta: ReportMeta) -> set[int]:
 
 def question_years(question: str) -> tuple[int, ...]:
     return tuple(sorted({int(m.group(1)) for m in _YEAR.finditer(question)}))
+
+
+@lru_cache(maxsize=1)
+def gazetteer() -> frozenset[str]:
+    """Chinese place names: jieba's dictionary words tagged `ns` (place) with frequency ≥ 50 (~2,500).
+
+    Loaded on the first question that could name a place (0.2 s); used to notice a question about a
+    place none of the reports mentions (长沙 asked of the Hengyang report).
+    """
+    import jieba
+
+    names: set[str] = set()
+    with open(Path(jieba.__file__).with_name("dict.txt"), encoding="utf-8") as f:
+        for line in f:
+            parts = line.split()
+            if len(parts) == 3 and parts[2] == "ns" and len(parts[0]) >= 2 and int(parts[1]) >= 50:
+                names.add(parts[0])
+    return frozenset(names)
+
+
+def question_places(question: str) -> tuple[str, ...]:
+    """Place names from the gazetteer that occur in the question (longest first, no overlaps)."""
+    found: list[str] = []
+    for n in range(min(6, len(question)), 1, -1):
+        for i in range(len(question) - n + 1):
+            word = question[i : i + n]
+            if word in gazetteer() and not any(word in f for f in found):
+                found.append(word)
+    return tuple(found)
+
+
+_RANGE_END = re.escape("—–-~～至到")
+
+
+def mentions_year(text: str, year: int) -> bool:
+    """The text speaks of that year: "2020年", not the end of a range like "2015—2020年"."""
+    return re.search(rf"(?<![\d{_RANGE_END}]){year}(?=\s*年)", text) is not None
 
 
 def detect_scope(question: str, metas: Sequence[ReportMeta]) -> Scope:

@@ -63,7 +63,7 @@ def collect(retriever: Retriever, path: Path, mode: str):
     rows = []
     for q in load_questions(path):
         _, f = retriever.ask_explained(q.question, top_k=1, mode=mode)
-        if f is None or f.year_conflict:
+        if f is None or f.year_conflict or f.place_conflict:
             continue  # decided by rule, not by the model
         rows.append((q.split, f.chinese, q.in_scope, f.vector()))
     return rows
