@@ -111,3 +111,24 @@ def test_bad_questions_get_a_clear_error(bad, message):
 
 def test_good_question_is_stripped():
     assert validate_question("  衡阳调解了多少纠纷？ \n") == "衡阳调解了多少纠纷？"
+
+
+def test_year_ranges_are_not_year_mentions():
+    from retrieval.scope import mentions_year
+
+    assert mentions_year("2020年区政府将进一步落实", 2020)
+    assert not mentions_year("《法治政府建设实施纲要(2015—2020年)》", 2020)
+    assert not mentions_year("12020年", 2020)
+
+
+def test_places_named_in_a_question():
+    from retrieval.scope import question_places
+
+    assert question_places("长沙2019年调解纠纷的成功率是多少") == ("长沙",)
+    assert set(question_places("衡阳东到长沙南的高铁票多少钱")) == {"衡阳", "长沙"}
+    assert question_places("调解了多少矛盾纠纷") == ()
+
+
+def test_place_conflict_is_never_covered():
+    f = RefusalFeatures(dense=0.99, coverage=1.0, chinese=True, year_conflict=False, place_conflict=True)
+    assert not is_covered(f, "hybrid")
