@@ -238,7 +238,8 @@ def test_keyboard_interrupt_exits_130_quietly(home: Path):
         proc.stdin.flush()
         assert "error" in json.loads(proc.stdout.readline())  # now it is waiting for the next line
         proc.send_signal(signal.SIGINT)
-        _, stderr = proc.communicate(timeout=30)
+        proc.wait(timeout=30)  # stdin stays open: closing it first would race EOF against the signal
+        stderr = proc.stderr.read() if proc.stderr else b""
     finally:
         proc.kill()
     assert proc.returncode == 130
