@@ -84,20 +84,23 @@ def _percentile(values: list[float], q: float) -> float:
 
 
 def _cold_ask(settings: Settings, question: str) -> tuple[float, float]:
-    """Seconds from process start to printed answer, and that process's peak RSS in MB."""
+    """Seconds from process start to printed answer, and that process's own peak RSS in MB."""
     exe = shutil.which("reportqa") or str(Path(sys.executable).with_name("reportqa"))
     env = dict(os.environ)
     env["REPORTQA_HOME"] = str(settings.home)
     env["REPORTQA_CORPUS"] = os.pathsep.join(str(d) for d in settings.corpus_dirs)
     env["REPORTQA_MODEL"] = settings.model
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     t0 = time.perf_counter()
-    proc = subprocess.run([exe, "ask", question], env=env, capture_output=True, timeout=600)
+    proc = subprocess.Popen(
+        [exe, "ask", question], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    _, status, usage = os.wait4(proc.pid, 0)  # this child's own rusage, not every child's maximum
     seconds = time.perf_counter() - t0
-    if proc.returncode not in (0, 1):
-        raise InputError(f"cold `reportqa ask` failed: {proc.stderr.decode('utf-8', 'replace').strip()[:300]}")
-    after = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return seconds, max(after, before) / 1024
+    code = os.waitstatus_to_exitcode(status)
+    if code not in (0, 1):
+        err = proc.stderr.read().decode("utf-8", "replace").strip() if proc.stderr else ""
+        raise InputError(f"cold `reportqa ask` failed: {err[:300]}")
+    return seconds, usage.ru_maxrss / 1024
 
 
 def bench_corpus(name: str, settings: Settings, *, skip_invalid: bool = False) -> tuple[CorpusBench, object]:
@@ -136,17 +139,28 @@ def bench_corpus(name: str, settings: Settings, *, skip_invalid: bool = False) -
 
 
 def hengyang_at_scale(retriever) -> dict:
-    """With every report indexed, do the Hengyang dev questions still land in the Hengyang report?"""
-    from retrieval.evaluate import evaluate_file
+    """With every report indexed, do questions about Hengyang still land in the Hengyang report?
+
+    Only questions that name the city (衡阳/衡陽) are "about Hengyang" to a 150-report corpus; the
+    others ("政府常务会开会前请人讲了几次法") fit many reports equally and are reported separately.
+    """
+    from retrieval.evaluate import aggregate, evaluate_file
 
     rep = evaluate_file(retriever, DEV_QUESTIONS, ("hybrid",))
-    results = rep.results["hybrid"]
-    ins = [r for r in results if r.in_scope]
-    in_report = sum(r.top.startswith(SEED_REPORT + "#") for r in ins) / max(1, len(ins))
-    m = rep.rows["hybrid"]["all"]
+    ins = [r for r in rep.results["hybrid"] if r.in_scope]
+    named = [r for r in ins if "衡阳" in r.question or "衡陽" in r.question]
+
+    def in_report(rs) -> float:
+        return sum(r.top.startswith(SEED_REPORT + "#") for r in rs) / max(1, len(rs))
+
+    m_named, m_all = aggregate(named), aggregate(ins)
     return {
-        "hengyang questions whose top hit is in the Hengyang report": f"{in_report:.3f}",
-        "hengyang dev (all splits) top-1 / R@3 at full scale": f"{m.top1:.3f} / {m.recall3:.3f}",
+        f"questions naming 衡阳 ({len(named)}): top hit in the Hengyang report; section top-1 / R@3": (
+            f"{in_report(named):.3f}; {m_named.top1:.3f} / {m_named.recall3:.3f}"
+        ),
+        f"all in-scope Hengyang dev questions ({len(ins)}): same": (
+            f"{in_report(ins):.3f}; {m_all.top1:.3f} / {m_all.recall3:.3f}"
+        ),
     }
 
 
