@@ -123,7 +123,10 @@ def ensure_index(
         todo = [i for i, v in enumerate(per_report) if v is None]
         flat = [t for i in todo for t in sentences_of[i]]
         if flat:
-            encoded = embedder.encode_passages(flat, progress=progress)
+            # Reports repeat themselves (boilerplate, a report saved twice): encode each text once.
+            unique = list(dict.fromkeys(flat))
+            row = {t: i for i, t in enumerate(unique)}
+            encoded = embedder.encode_passages(unique, progress=progress)[[row[t] for t in flat]]
             at = 0
             for i in todo:
                 n = len(sentences_of[i])
