@@ -136,9 +136,11 @@ class Retriever:
         if embedder is None:
             from retrieval.embedding import load_embedder
 
-            embedder = load_embedder(settings)
+            embedder = load_embedder(settings, progress=progress)
         store = IndexStore(settings.index_dir / name)
         index = ensure_index(store, reports, flatten(reports), embedder, progress=progress, rebuild=rebuild)
+        if hasattr(embedder, "release_passage_encoder"):
+            embedder.release_passage_encoder()  # serving needs the query path only (saves ~600 MB)
         return cls(settings, reports, embedder, index, name)
 
     # -- corpus access ------------------------------------------------------------------------

