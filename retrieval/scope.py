@@ -26,7 +26,8 @@ class Scope:
     report_ids: tuple[str, ...] | None  # reports the question is about; None = no preference
 
 
-def report_places(meta: ReportMeta) -> set[str]:
+@lru_cache(maxsize=4096)
+def report_places(meta: ReportMeta) -> frozenset[str]:
     """Place names a report is about, with and without their 市/区/县 suffix (衡阳市, 衡阳)."""
     names: set[str] = set()
     for text in (meta.region or "", meta.title, meta.issuer or ""):
@@ -38,7 +39,7 @@ def report_places(meta: ReportMeta) -> set[str]:
                 continue
             names.add(stem + suffix)
             names.add(stem)
-    return names
+    return frozenset(names)
 
 
 def report_years(meta: ReportMeta) -> set[int]:
