@@ -4,11 +4,18 @@ Why it exists: staff learn which questions the reports fail to answer (👎 → 
 the bot's buttons carry only a row id, so paging and voting keep working after a restart.
 Privacy: no user ids, names or usernames are stored; a chat is kept only as an HMAC of its id
 under a random per-install salt (so the hashes cannot be reversed by trying ids without the salt
-file, and do not match across installs).
+file, and do not match across installs). Questions are kept for a retention period (the bot
+deletes older ones at start and daily); deleted rows are overwritten (`secure_delete`), not just
+unlinked. Maintenance without the bot running (docs/SECURITY.md):
+
+    python -m bot.question_log purge --days 30      # delete questions older than 30 days
+    python -m bot.question_log forget-chat 12345    # delete every question of one chat id
+    python -m bot.question_log stats                # how many rows, oldest and newest
 """
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import hashlib
 import hmac
@@ -17,11 +24,12 @@ import os
 import re
 import secrets
 import sqlite3
+import sys
 import threading
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from retrieval.answer import Answer
@@ -31,6 +39,7 @@ LOG_DIR = "telegram"
 DB_FILE = "questions.sqlite3"
 SALT_FILE = "chat-id-salt"
 SCHEMA_VERSION = 1
+DEFAULT_RETENTION_DAYS = 90
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS questions (
@@ -90,6 +99,11 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
+def _cutoff(days: int, now: datetime | None = None) -> str:
+    """The asked_at value below which a row is older than `days` (ISO strings sort by time)."""
+    return ((now or datetime.now(UTC)) - timedelta(days=days)).isoformat(timespec="seconds")
+
+
 def log_path(home: Path) -> Path:
     return Path(home) / LOG_DIR / DB_FILE
 
@@ -128,7 +142,9 @@ class QuestionLog:
         folder = Path(home) / LOG_DIR
         path = folder / DB_FILE
         try:
-            folder.mkdir(parents=True, exist_ok=True)
+            folder.mkdir(mode=0o700, parents=True, exist_ok=True)  # questions are personal data
+            if not path.exists():  # created owner-only; SQLite gives its -wal/-shm files the same mode
+                os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
         except OSError as exc:
             raise QuestionLogError(f"cannot create the question log folder {folder}: {exc.strerror}") from exc
         salt = _load_or_create_salt(folder / SALT_FILE)
@@ -136,6 +152,7 @@ class QuestionLog:
             conn = sqlite3.connect(path, check_same_thread=False, timeout=10)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA secure_delete=ON")  # deleted questions are overwritten, not left in free pages
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             if version > SCHEMA_VERSION:
                 raise QuestionLogError(
@@ -201,6 +218,36 @@ class QuestionLog:
                 " vote, voted_at FROM questions ORDER BY id"
             )
             return [_row(r) for r in cur.fetchall()]
+
+    def purge_older_than(self, days: int, now: datetime | None = None) -> int:
+        """Delete questions asked more than `days` days ago (the retention period); returns how many.
+
+        The WAL is checkpointed afterwards so the deleted text does not linger in it either.
+        """
+        if days < 1:
+            raise QuestionLogError(f"retention must be at least 1 day, not {days}")
+        return self._delete("asked_at < ?", (_cutoff(days, now),))
+
+    def forget_chat(self, chat_id: int) -> int:
+        """Delete every question of one chat (a user's request to be forgotten); returns how many."""
+        return self._delete("chat_hash = ?", (self.chat_hash(chat_id),))
+
+    def stats(self) -> tuple[int, str | None, str | None]:
+        """(rows, oldest asked_at, newest asked_at)."""
+        with self._lock:
+            count, oldest, newest = self._conn.execute(
+                "SELECT COUNT(*), MIN(asked_at), MAX(asked_at) FROM questions"
+            ).fetchone()
+        return int(count), oldest, newest
+
+    def _delete(self, where: str, args: tuple) -> int:
+        with self._lock:
+            with self._write():
+                removed = self._conn.execute(f"DELETE FROM questions WHERE {where}", args).rowcount
+            if removed:  # a busy checkpoint is not an error: the next one completes it
+                with contextlib.suppress(sqlite3.Error):
+                    self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        return int(removed)
 
     @contextlib.contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
@@ -278,3 +325,42 @@ def export_draft_eval(home: Path, out: Path) -> int:
     except OSError as exc:
         raise QuestionLogError(f"cannot write {out}: {exc.strerror}") from exc
     return len(records)
+
+
+# ------------------------------------------------------------------------ maintenance commands
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m bot.question_log purge|forget-chat|stats`: privacy maintenance (exit 0, or 2 + one line)."""
+    parser = argparse.ArgumentParser(prog="python -m bot.question_log", description="Question log maintenance.")
+    parser.add_argument("--home", type=Path, default=None, help="REPORTQA_HOME (default: env or ./.reportqa)")
+    commands = parser.add_subparsers(dest="command", required=True)
+    purge = commands.add_parser("purge", help="delete questions older than --days")
+    purge.add_argument("--days", type=int, required=True)
+    forget = commands.add_parser("forget-chat", help="delete every question of one Telegram chat id")
+    forget.add_argument("chat_id", type=int)
+    commands.add_parser("stats", help="row count, oldest and newest question")
+    args = parser.parse_args(argv)
+    home = args.home or Path(os.environ.get("REPORTQA_HOME", ".reportqa")).expanduser()
+    try:
+        if not log_path(home).is_file():
+            raise QuestionLogError(f"no question log at {log_path(home)}")
+        log = QuestionLog.open(home)
+        try:
+            if args.command == "purge":
+                print(f"deleted {log.purge_older_than(args.days)} question(s) older than {args.days} days")
+            elif args.command == "forget-chat":
+                print(f"deleted {log.forget_chat(args.chat_id)} question(s) of that chat")
+            else:
+                count, oldest, newest = log.stats()
+                print(f"{count} question(s); oldest {oldest or '-'}; newest {newest or '-'}")
+        finally:
+            log.close()
+    except ReportQAError as exc:
+        print(f"reportqa: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

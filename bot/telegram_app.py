@@ -6,14 +6,28 @@ A thin shell: every answer comes from `Retriever.ask`, every text from `bot.tele
 every record from `bot.question_log`. What this module adds is the Telegram behaviour:
 - the model and index load once (`Retriever.open`), retrieval runs in a worker thread, and
   updates are processed concurrently, with a per-chat lock so one chat's answers stay in order;
-- one reply per question, HTML with a plain-text resend if Telegram rejects the markup, one
-  retry when the API fails with a 5xx/network error (not after a timeout: the message may
-  already be delivered, and a duplicate answer is worse than a late one);
-- 429s are retried by `AIORateLimiter`; no API error ends the bot (the error handler logs one
-  redacted line); SIGTERM/SIGINT stop polling, finish the updates already fetched, confirm them
-  to Telegram and exit 0;
+- one reply per question, HTML with a plain-text resend if Telegram rejects the markup; a few
+  retries with back-off when the request surely did not take effect (a 5xx, a refused or dropped
+  connection, no free connection) — never after a read/write timeout: the message may already be
+  delivered, and a duplicate answer is worse than a late one;
+- 429s are retried by `AIORateLimiter`, which also keeps messages under Telegram's ~30/s
+  (configurable); the "typing…" indicator bypasses it: it is cosmetic and must not halve the
+  message budget;
+- no API error ends the bot (the error handler logs one redacted line); SIGTERM/SIGINT stop
+  polling, finish the updates already fetched, confirm them to Telegram and exit 0;
+- the bot fetches no more updates than it has room for (`BackpressureBot`): Telegram forgets an
+  update once the next getUpdates confirms it, so a burst fetched all at once would be confirmed
+  long before it is answered, and a crash (kill -9, OOM) would lose all of it;
+- background jobs: every few seconds the corpus is checked; if it changed, a new retriever is
+  built off the event loop while the old one keeps answering, then swapped in (a failed rebuild
+  is logged and the old one kept); at start and daily, questions older than the retention period
+  are deleted from the log;
 - the token never reaches logs or messages: httpx's request log (whose URL holds the token) is
   silenced and every log record passes through `RedactingFilter`.
+
+Environment (all optional; see docs/SECURITY.md for the privacy ones): TELEGRAM_MAX_MESSAGES_PER_SECOND,
+TELEGRAM_REQUEST_TIMEOUT, REPORTQA_CHAT_QUESTIONS_PER_MINUTE, REPORTQA_BOT_CONCURRENCY,
+REPORTQA_CORPUS_CHECK_SECONDS, REPORTQA_LOG_RETENTION_DAYS.
 """
 
 from __future__ import annotations
@@ -30,8 +44,9 @@ import sys
 import time
 import weakref
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import timedelta
 from typing import Any, Protocol
 
 from telegram import (
@@ -54,13 +69,16 @@ from telegram.ext import (
     CallbackQueryHandler,
     CommandHandler,
     ContextTypes,
+    ExtBot,
     InlineQueryHandler,
     MessageHandler,
+    SimpleUpdateProcessor,
     filters,
 )
+from telegram.request import HTTPXRequest
 
 from bot import telegram_messages as tm
-from bot.question_log import QuestionLog
+from bot.question_log import DEFAULT_RETENTION_DAYS, QuestionLog
 from retrieval.answer import Answer
 from retrieval.config import Settings
 from retrieval.document import Report, ReportMeta, Section
@@ -130,16 +148,54 @@ class BotOptions:
     """Behaviour knobs; the defaults are for production, tests shorten the timeouts."""
 
     page_size: int = 3
-    questions_per_window: int = 10  # per chat
+    questions_per_window: int = 10  # per chat; 0: no per-chat limit
     rate_window_seconds: float = 60.0
     max_question_chars: int = MAX_QUESTION_CHARS
     concurrent_updates: int = 16
+    max_backlog: int = 32  # updates fetched but not yet answered; bounds what a crash can lose
     rate_limiter_retries: int = 2  # AIORateLimiter: 429s retried after retry_after
+    max_messages_per_second: float = 30.0  # Telegram's free broadcast limit; 0: no bot-side limit
     request_timeout: float = 15.0  # connect/read/write for one API call
     poll_timeout: int = 30  # getUpdates long-polling seconds
     typing_interval: float = 4.5  # Telegram shows "typing…" for about 5 s
-    send_retry_delay: float = 1.0
+    send_retry_delay: float = 1.0  # first back-off; doubles on each further retry
+    send_retries: int = 3  # for failures where the request surely did not take effect
+    corpus_check_seconds: float = 10.0  # 0: do not watch the corpus
+    log_retention_days: int = DEFAULT_RETENTION_DAYS  # 0: keep questions forever
     examples: tuple[str, ...] = tm.EXAMPLE_QUESTIONS
+
+
+_ENV_OPTIONS: dict[str, tuple[str, type, float]] = {
+    # variable: (BotOptions field, type, smallest allowed value)
+    "REPORTQA_CHAT_QUESTIONS_PER_MINUTE": ("questions_per_window", int, 0),
+    "REPORTQA_BOT_CONCURRENCY": ("concurrent_updates", int, 1),
+    "REPORTQA_CORPUS_CHECK_SECONDS": ("corpus_check_seconds", float, 0),
+    "REPORTQA_LOG_RETENTION_DAYS": ("log_retention_days", int, 0),
+    "TELEGRAM_MAX_MESSAGES_PER_SECOND": ("max_messages_per_second", float, 0),
+    "TELEGRAM_REQUEST_TIMEOUT": ("request_timeout", float, 1),
+}
+
+
+def options_from_env(env: Mapping[str, str] | None = None, base: BotOptions | None = None) -> BotOptions:
+    """BotOptions with the knobs set in the environment (see `_ENV_OPTIONS`); BotConfigError names a bad one."""
+    env = os.environ if env is None else env
+    options = base or BotOptions()
+    changes: dict[str, Any] = {}
+    for name, (attr, kind, lowest) in _ENV_OPTIONS.items():
+        raw = env.get(name, "").strip()
+        if not raw:
+            continue
+        try:
+            value = kind(raw)
+        except ValueError:
+            value = None
+        if value is None or value < lowest or value != value:  # value != value: NaN
+            what = "a whole number" if kind is int else "a number"
+            raise BotConfigError(f"{name} must be {what} ≥ {lowest:g}, not {raw[:20]!r}")
+        changes[attr] = value
+    if "questions_per_window" in changes:
+        changes["rate_window_seconds"] = 60.0
+    return replace(options, **changes)
 
 
 def config_from_env(env: Mapping[str, str] | None = None) -> BotConfig:
@@ -186,7 +242,7 @@ def redact(text: str, token: str | None = None) -> str:
 
 
 class RedactingFilter(logging.Filter):
-    """Redact tokens from every record; turn Telegram API exceptions into one line.
+    """Redact tokens from every record; turn Telegram API exceptions (and PTB's own) into one line.
 
     Attached to handlers, so it also covers PTB's and httpx's own log records.
     """
@@ -203,7 +259,9 @@ class RedactingFilter(logging.Filter):
             message = redact(f"{record.msg} {record.args!r}", self._token)
         if record.exc_info and record.exc_info[1] is not None:
             exc = record.exc_info[1]
-            if isinstance(exc, TelegramError):
+            # PTB logs e.g. Telegram's HTML 502 page (JSONDecodeError) with a traceback of its own
+            # internals; the error reaches our handlers as a NetworkError anyway: one line is enough
+            if isinstance(exc, TelegramError) or record.name.startswith("telegram"):
                 message = f"{message} [{type(exc).__name__}: {redact(str(exc), self._token)}]"
                 record.exc_info = None
                 record.exc_text = None
@@ -233,8 +291,103 @@ def configure_logging(token: str | None, level: int = logging.INFO) -> None:
 # --------------------------------------------------------------------------- helpers
 
 
+class MessageRateLimiter(AIORateLimiter):
+    """AIORateLimiter for messages only: the typing indicator goes straight out, never queued or retried.
+
+    Why: the overall limit (Telegram's ~30 messages/s) would otherwise count one chat action per
+    answer, halving the answers per second, and a 429 on a cosmetic call would halt every request.
+    """
+
+    UNLIMITED = frozenset({"sendChatAction"})
+
+    async def process_request(
+        self,
+        callback: Callable[..., Coroutine[Any, Any, Any]],
+        args: Any,
+        kwargs: dict[str, Any],
+        endpoint: str,
+        data: dict[str, Any],
+        rate_limit_args: int | None,
+    ) -> Any:
+        if endpoint in self.UNLIMITED:
+            return await callback(*args, **kwargs)
+        return await super().process_request(callback, args, kwargs, endpoint, data, rate_limit_args)
+
+
+class UpdateBacklog:
+    """How many fetched updates are not handled yet; polling waits while that reaches `limit`."""
+
+    def __init__(self, limit: int):
+        self.limit = max(1, limit)
+        self.pending = 0
+        self._room = asyncio.Event()
+        self._room.set()
+
+    async def room(self) -> int:
+        """Wait until fewer than `limit` updates are pending; how many more may be fetched."""
+        await self._room.wait()
+        return self.limit - self.pending
+
+    def fetched(self, count: int) -> None:
+        self.pending += count
+        if self.pending >= self.limit:
+            self._room.clear()
+
+    def done(self) -> None:
+        self.pending = max(0, self.pending - 1)
+        if self.pending < self.limit:
+            self._room.set()
+
+
+class BackpressureBot(ExtBot):
+    """ExtBot whose getUpdates waits for room in the backlog and asks for at most that many updates.
+
+    Why: PTB's poller queues a batch and immediately polls again, which confirms the batch to
+    Telegram; under a burst, hundreds of questions would be confirmed (gone from Telegram) while
+    still waiting for an answer. With this, at most `UpdateBacklog.limit` are; the rest stay
+    unconfirmed on Telegram's side and a restarted bot gets them again.
+    """
+
+    __slots__ = ("_backlog",)
+
+    def __init__(self, *args: Any, backlog: UpdateBacklog, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        object.__setattr__(self, "_backlog", backlog)  # PTB freezes its objects at the end of __init__
+
+    async def get_updates(  # type: ignore[override]
+        self,
+        offset: int | None = None,
+        limit: int | None = None,
+        timeout: float | timedelta | None = None,
+        allowed_updates: Sequence[str] | None = None,
+        **kwargs: Any,
+    ) -> tuple[Update, ...]:
+        seconds = timeout.total_seconds() if isinstance(timeout, timedelta) else float(timeout or 0)
+        if seconds <= 0:  # the confirming call at shutdown (its updates are not handled): never wait
+            return await super().get_updates(offset, limit, timeout, allowed_updates, **kwargs)
+        room = await self._backlog.room()
+        updates = await super().get_updates(offset, min(limit or 100, room), timeout, allowed_updates, **kwargs)
+        self._backlog.fetched(len(updates))
+        return updates
+
+
+class BacklogUpdateProcessor(SimpleUpdateProcessor):
+    """PTB's concurrent update processing, telling the backlog when each update is handled."""
+
+    def __init__(self, max_concurrent_updates: int, backlog: UpdateBacklog):
+        super().__init__(max_concurrent_updates)
+        self.backlog = backlog
+
+    async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
+        try:
+            await coroutine
+        finally:
+            if isinstance(update, Update):
+                self.backlog.done()
+
+
 class ChatRateLimiter:
-    """At most `limit` questions per `window` seconds per chat (sliding window)."""
+    """At most `limit` questions per `window` seconds per chat (sliding window); limit 0: no limit."""
 
     def __init__(self, limit: int, window: float, clock: Callable[[], float] = time.monotonic):
         self._limit = limit
@@ -244,6 +397,8 @@ class ChatRateLimiter:
 
     def check(self, key: int) -> float:
         """0 if the question may go ahead (and count it); else seconds until it may."""
+        if self._limit <= 0:
+            return 0.0
         now = self._clock()
         times = self._seen.setdefault(key, deque())
         while times and now - times[0] >= self._window:
@@ -279,6 +434,40 @@ def _is_not_modified(exc: BadRequest) -> bool:
     return "message is not modified" in str(exc).lower()
 
 
+_NOT_SENT_CAUSES = ("ConnectError", "ConnectTimeout", "PoolTimeout")
+
+
+def _surely_not_delivered(exc: NetworkError) -> bool:
+    """True when retrying cannot duplicate a message: Telegram answered 5xx, or the request never left.
+
+    A read/write timeout is ambiguous (Telegram may have acted on it) and is not retried. A dropped
+    connection without a response is ambiguous too, but it is what a stale keep-alive connection
+    looks like (the request never arrived), which is far more common: it is retried.
+    """
+    if isinstance(exc, BadRequest):
+        return False
+    cause = type(exc.__cause__).__name__ if exc.__cause__ is not None else ""
+    if isinstance(exc, TimedOut):
+        return cause in _NOT_SENT_CAUSES
+    return True
+
+
+_CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+def clean_question(text: str) -> str:
+    """The question as the bot asks and echoes it: whitespace runs (newlines too) as one space,
+    other control characters and lone surrogates dropped.
+
+    Why: a message typed on several lines is an ordinary question (the retriever counts newlines
+    as unreadable characters), and the echo in the reply must not carry characters Telegram or
+    the question log cannot take (a lone surrogate cannot even be encoded as UTF-8).
+    """
+    if not text.isascii():
+        text = text.encode("utf-8", "surrogatepass").decode("utf-8", "ignore")  # drops lone surrogates
+    return " ".join(_CONTROL_CHARS.sub("", text).split())
+
+
 def _query_key(text: str) -> str:
     return hashlib.sha1(text.encode("utf-8")).hexdigest()[:12]
 
@@ -302,6 +491,9 @@ class ReportBot:
             _LOG.warning("two report ids share a button key; some section buttons will open the wrong report")
         self._locks: weakref.WeakValueDictionary[int, asyncio.Lock] = weakref.WeakValueDictionary()
         self._limiter = ChatRateLimiter(self.options.questions_per_window, self.options.rate_window_seconds)
+        self._background: list[asyncio.Task] = []
+        self._failed_fingerprint: tuple | None = None  # a corpus state whose reload failed: not retried
+        self.reloads = 0  # successful corpus reloads (for tests and the log)
 
     # ---------------------------------------------------------------- wiring
 
@@ -332,7 +524,7 @@ class ReportBot:
         app.add_error_handler(self.on_error)
 
     async def post_init(self, app: Application) -> None:
-        """Register the command menu in Chinese (default and zh) and English."""
+        """Register the command menu in Chinese (default and zh) and English; start the background jobs."""
         for language, commands in (("", COMMANDS["zh"]), ("zh", COMMANDS["zh"]), ("en", COMMANDS["en"])):
             try:
                 await app.bot.set_my_commands([BotCommand(c, d) for c, d in commands], language_code=language or None)
@@ -344,19 +536,111 @@ class ReportBot:
             len(self._reports),
             self.options.concurrent_updates,
         )
+        self.start_background()
+
+    async def post_stop(self, app: Application) -> None:
+        await self.stop_background()
+
+    # ---------------------------------------------------------------- background jobs
+
+    def start_background(self) -> None:
+        """Start the retention and corpus-watch loops on the running event loop (idempotent)."""
+        if self._background:
+            return
+        if self.options.log_retention_days > 0:
+            self._background.append(asyncio.create_task(self._retention_loop(), name="reportqa:retention"))
+        if self.options.corpus_check_seconds > 0 and hasattr(self.retriever, "corpus_changed"):
+            self._background.append(asyncio.create_task(self._corpus_loop(), name="reportqa:corpus-watch"))
+
+    async def stop_background(self) -> None:
+        tasks, self._background = self._background, []
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _retention_loop(self) -> None:
+        while True:
+            await self.purge_old_questions()
+            await asyncio.sleep(24 * 3600)
+
+    async def purge_old_questions(self) -> int:
+        """Delete questions older than the retention period; errors are logged, never raised."""
+        days = self.options.log_retention_days
+        try:
+            removed = await asyncio.to_thread(self.log.purge_older_than, days)
+        except ReportQAError as exc:
+            _LOG.error("question log retention failed: %s", exc)
+            return 0
+        if removed:
+            _LOG.info("question log: deleted %d question(s) older than %d days", removed, days)
+        return removed
+
+    async def _corpus_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.options.corpus_check_seconds)
+            try:
+                await self.reload_if_corpus_changed()
+            except Exception as exc:  # never let the watcher die: the next check tries again
+                _LOG.error("corpus check failed: %s", redact(repr(exc)))
+
+    async def reload_if_corpus_changed(self) -> bool:
+        """If the corpus on disk changed, build a new retriever in a thread and swap it in.
+
+        The old retriever answers until the new one is ready (warmed up with one question); the
+        swap is one assignment on the event loop, so every question sees one or the other. A failed
+        rebuild is logged once and the old retriever kept; the same corpus state is not retried.
+        """
+        from retrieval.corpus import corpus_fingerprint
+
+        old: Any = self.retriever  # a `Retriever`: `settings`, `corpus_changed()`, `reopened()`
+        if not hasattr(old, "corpus_changed") or not await asyncio.to_thread(old.corpus_changed):
+            return False
+        fingerprint = await asyncio.to_thread(corpus_fingerprint, old.settings.corpus_dirs)
+        if fingerprint == self._failed_fingerprint:
+            return False
+        started = time.perf_counter()
+        _LOG.info("corpus changed on disk: rebuilding; the current reports keep answering")
+
+        def build() -> RetrieverAPI:
+            new = old.reopened()
+            new.ask(self.options.examples[0], top_k=1)  # pay the lazy first-question cost here
+            return new
+
+        try:
+            new = await asyncio.to_thread(build)
+        except Exception as exc:  # ReportQAError or a bug: either way keep serving the old corpus
+            self._failed_fingerprint = fingerprint
+            detail = str(exc) if isinstance(exc, ReportQAError) else f"{type(exc).__name__}: {redact(str(exc))}"
+            _LOG.error("corpus reload failed, still serving the previous %d report(s): %s", len(self._reports), detail)
+            return False
+        reports = {tm.report_key(m.report_id): m for m in new.reports}
+        self.retriever, self._reports = new, reports  # the swap: no await in between
+        self._failed_fingerprint = None
+        self.reloads += 1
+        _LOG.info("corpus reloaded in %.1fs: now %d report(s)", time.perf_counter() - started, len(reports))
+        return True
 
     # ---------------------------------------------------------------- sending
 
     async def _with_retry(self, call: Callable[[], Awaitable[Any]]) -> Any:
-        """One retry after a 5xx or connection failure; never after a timeout (may be delivered)."""
-        try:
-            return await call()
-        except (BadRequest, TimedOut):
-            raise
-        except NetworkError as exc:
-            _LOG.warning("Telegram API call failed (%s); retrying once", redact(str(exc)))
-            await asyncio.sleep(self.options.send_retry_delay)
-            return await call()
+        """Retry (with doubling back-off) failures that surely did not deliver; never a read timeout."""
+        delay = self.options.send_retry_delay
+        for attempt in range(self.options.send_retries + 1):
+            try:
+                return await call()
+            except NetworkError as exc:
+                if attempt == self.options.send_retries or not _surely_not_delivered(exc):
+                    raise
+                _LOG.warning(
+                    "Telegram API call failed (%s); retry %d of %d in %.1fs",
+                    redact(str(exc)),
+                    attempt + 1,
+                    self.options.send_retries,
+                    delay,
+                )
+                await asyncio.sleep(delay)
+                delay *= 2
+        raise AssertionError("unreachable")
 
     async def send_html(
         self, bot: Any, target: Target, text: str, markup: InlineKeyboardMarkup | None = None
@@ -459,7 +743,7 @@ class ReportBot:
 
     async def answer_question(self, bot: Any, target: Target, question: str) -> None:
         """The whole question flow; always exactly one reply message, in the order asked."""
-        question = question.strip()
+        question = clean_question(question)
         limit = self.options.max_question_chars
         refusal = None
         if not question:
@@ -745,27 +1029,31 @@ def build_application(
     """The PTB Application with all handlers; the caller runs it (run_polling, or start() in tests)."""
     options = options or BotOptions()
     bot = ReportBot(retriever, log, options)
-    timeout = options.request_timeout
+    timeouts = {
+        f"{kind}_timeout": options.request_timeout for kind in ("connect", "read", "write", "pool")
+    }  # getUpdates adds its long-polling seconds to the read timeout itself
+    backlog = UpdateBacklog(options.max_backlog)
+    telegram_bot = BackpressureBot(
+        token=config.token,
+        base_url=config.base_url,
+        base_file_url=_file_url(config.base_url),
+        request=HTTPXRequest(connection_pool_size=256, proxy=config.proxy, **timeouts),
+        get_updates_request=HTTPXRequest(connection_pool_size=1, proxy=config.proxy, **timeouts),
+        rate_limiter=MessageRateLimiter(
+            overall_max_rate=options.max_messages_per_second,
+            max_retries=options.rate_limiter_retries,
+        ),
+        backlog=backlog,
+    )
     builder = (
         ApplicationBuilder()
-        .token(config.token)
-        .base_url(config.base_url)
-        .base_file_url(_file_url(config.base_url))
-        .rate_limiter(AIORateLimiter(max_retries=options.rate_limiter_retries))
-        .concurrent_updates(options.concurrent_updates)
-        .connect_timeout(timeout)
-        .read_timeout(timeout)
-        .write_timeout(timeout)
-        .pool_timeout(timeout)
-        .get_updates_connect_timeout(timeout)
-        .get_updates_read_timeout(timeout)
-        .get_updates_write_timeout(timeout)
-        .get_updates_pool_timeout(timeout)
+        .bot(telegram_bot)
+        .concurrent_updates(BacklogUpdateProcessor(options.concurrent_updates, backlog))
         .job_queue(None)
         .post_init(bot.post_init)
+        .post_stop(bot.post_stop)
+        .post_shutdown(bot.post_stop)
     )
-    if config.proxy:
-        builder = builder.proxy(config.proxy).get_updates_proxy(config.proxy)
     app = builder.build()
     bot.register(app)
     app.bot_data["reportbot"] = bot
@@ -780,12 +1068,12 @@ def run_bot(settings: Settings, env: Mapping[str, str] | None = None, options: B
     """
     try:
         config = config_from_env(env)
+        options = options_from_env(env, options)
     except BotConfigError as exc:
         print(f"reportqa: error: {exc}", file=sys.stderr)
         return 2
     configure_logging(config.token)
     os.environ.setdefault("PTB_TIMEDELTA", "1")  # PTB 22 opt-in (RetryAfter as timedelta); no deprecation noise
-    options = options or BotOptions()
 
     stopping = False
 

@@ -13,17 +13,22 @@ What it does:
 - enforces 4096 characters (UTF-16 units of the visible text), 1–64 bytes of callback_data, HTML
   entity parsing (400 "can't parse entities"), "message is not modified", answering a callback or
   inline query once, bot command syntax;
-- injects faults on chosen calls: an error status (429 with retry_after, 500, 502, any 400) or a
-  response delayed past the client's timeout (the call still takes effect, as on Telegram);
+- injects faults on chosen calls: an error status (429 with retry_after, 500, 502, any 400), a
+  response delayed past the client's timeout (the call still takes effect, as on Telegram), or a
+  connection dropped without a response, before or after the call took effect (`drop=`);
+- remembers when each update was first delivered (`delivered_at`), so a load test can measure
+  answer latency from the moment the bot had the question;
 - renders a transcript of the conversation as recorded.
 """
 
 from __future__ import annotations
 
+import contextlib
 import html
 import itertools
 import json
 import re
+import socket
 import threading
 import time
 from collections import Counter
@@ -165,17 +170,22 @@ class Call:
     result: Any = None
     error: str | None = None
     started: float = 0.0
+    fault: str | None = None  # the fault injected into this call, e.g. "429", "delay 4s", "drop-after"
 
 
 @dataclass
 class Fault:
     method: str
-    status: int | None  # None: no error, only a delayed response
+    status: int | None  # None: no error, only a delayed response (or a dropped connection)
     description: str
     retry_after: int | None
     delay: float
     times: int
     when: Callable[[dict[str, Any]], bool] | None
+    drop: str | None = None  # "before" / "after" the call takes effect: close without a response
+
+
+DROPPED = 0  # the status `handle` returns when the connection is to be closed without a response
 
 
 @dataclass
@@ -210,20 +220,25 @@ class FakeUser:
     id: int
     first_name: str = "张三"
     language_code: str = "zh-hans"
+    username: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        d: dict[str, Any] = {
             "id": self.id,
             "is_bot": False,
             "first_name": self.first_name,
             "language_code": self.language_code,
         }
+        if self.username:
+            d["username"] = self.username
+        return d
 
 
 @dataclass
 class _State:
     updates: list[dict[str, Any]] = field(default_factory=list)
     delivered: Counter = field(default_factory=Counter)
+    first_delivered: dict[int, float] = field(default_factory=dict)  # update_id -> time.monotonic()
     confirmed_offset: int = 0
     messages: dict[tuple[int, int], dict[str, Any]] = field(default_factory=dict)
     html_of: dict[tuple[int, int], str] = field(default_factory=dict)
@@ -259,7 +274,7 @@ class FakeTelegram:
         class Handler(_Handler):
             telegram = fake
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = _Server(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(
             target=lambda: self._server.serve_forever(poll_interval=0.05), name="fake-telegram", daemon=True
@@ -418,8 +433,15 @@ class FakeTelegram:
         delay: float = 0.0,
         times: int = 1,
         when: Callable[[dict[str, Any]], bool] | None = None,
+        drop: str | None = None,
     ) -> None:
-        """Make the next `times` calls of `method` (matching `when`) fail with `status` or answer late."""
+        """Make the next `times` calls of `method` (matching `when`) fail with `status` or answer late.
+
+        drop="before": close the connection without a response and without running the call (the
+        request was lost); drop="after": run the call, then close without a response (the reply was lost).
+        """
+        if drop not in (None, "before", "after"):
+            raise ValueError("drop must be None, 'before' or 'after'")
         if description is None and status is not None:
             description = {
                 429: f"Too Many Requests: retry after {retry_after}",
@@ -427,7 +449,12 @@ class FakeTelegram:
                 502: "Bad Gateway",
             }.get(status, "Bad Request: injected")
         with self._cond:
-            self._faults.append(Fault(method, status, description or "", retry_after, delay, times, when))
+            self._faults.append(Fault(method, status, description or "", retry_after, delay, times, when, drop))
+
+    def clear_faults(self) -> None:
+        """Forget every fault not yet used up (between phases of a load test)."""
+        with self._cond:
+            self._faults.clear()
 
     def _take_fault(self, method: str, params: dict[str, Any]) -> Fault | None:
         with self._cond:
@@ -498,6 +525,23 @@ class FakeTelegram:
         with self._cond:
             return self._state.delivered[update["update_id"]]
 
+    def delivered_at(self, update: dict[str, Any]) -> float | None:
+        """time.monotonic() of the update's first delivery to the bot, or None if never delivered."""
+        with self._cond:
+            return self._state.first_delivered.get(update["update_id"])
+
+    @property
+    def polls_started(self) -> int:
+        """How many getUpdates calls the bot(s) have made: a new one means a (re)started bot is listening."""
+        with self._cond:
+            return self._state.polls_started
+
+    @property
+    def confirmed_offset(self) -> int:
+        """The highest offset the bot has sent: every update below it is confirmed (never redelivered)."""
+        with self._cond:
+            return self._state.confirmed_offset
+
     def message(self, call_or_message: Call | dict[str, Any]) -> dict[str, Any]:
         """The bot message as it is now (after edits)."""
         msg = call_or_message.result if isinstance(call_or_message, Call) else call_or_message
@@ -522,6 +566,18 @@ class FakeTelegram:
             call = Call(seq=len(self.calls) + 1, method=method, params=params, started=time.monotonic())
         fault = self._take_fault(method, params)
         delay = fault.delay if fault else 0.0
+        if fault:
+            call.fault = (
+                f"drop-{fault.drop}" if fault.drop else str(fault.status) if fault.status else f"delay {delay:g}s"
+            )
+        if fault and fault.drop == "before":
+            call.status, call.error = DROPPED, "connection dropped before the call"
+            with self._cond:
+                call.seq = len(self.calls) + 1
+                self.calls.append(call)
+                self.events.append(Event("call", call=call))
+                self._cond.notify_all()
+            return DROPPED, {}, delay
         if fault and fault.status is not None:
             error = ApiError(fault.status, fault.description, fault.retry_after)
         else:
@@ -543,6 +599,8 @@ class FakeTelegram:
             if not (method == "getUpdates" and call.status == 200 and not call.result):
                 self.events.append(Event("call", call=call))
             self._cond.notify_all()
+        if fault and fault.drop == "after":
+            return DROPPED, body, delay
         return call.status, body, delay
 
     def _dispatch(self, method: str, p: dict[str, Any]) -> Any:
@@ -575,8 +633,10 @@ class FakeTelegram:
                 if pending or remaining <= 0 or self._closing:
                     break
                 self._cond.wait(min(remaining, 0.5))
+            now = time.monotonic()
             for u in pending:
                 self._state.delivered[u["update_id"]] += 1
+                self._state.first_delivered.setdefault(u["update_id"], now)
             return pending
 
     def _known_chat(self, chat_id: Any) -> FakeChat:
@@ -794,6 +854,15 @@ def _describe_call(c: Call) -> str:
     return f"BOT  {c.method}{status}"
 
 
+class _Server(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that vanished (a bot killed with -9, a timed-out request) is not an error here."""
+        import sys
+
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
 class _Handler(BaseHTTPRequestHandler):
     telegram: FakeTelegram
     protocol_version = "HTTP/1.1"
@@ -826,6 +895,11 @@ class _Handler(BaseHTTPRequestHandler):
         status, body, delay = self.telegram.handle(m.group(2), params)
         if delay:
             time.sleep(delay)
+        if status == DROPPED:  # as if the network cut the connection: no status line at all
+            self.close_connection = True
+            with contextlib.suppress(OSError):
+                self.connection.shutdown(socket.SHUT_RDWR)
+            return
         if status in (500, 502, 503, 504):
             # what Telegram's front end really returns: an nginx page, not JSON
             page = f"<html><head><title>{status}</title></head><body><h1>{status}</h1></body></html>"
@@ -868,8 +942,9 @@ def _decode_params(raw: bytes, content_type: str) -> dict[str, Any]:
 
 class RunningApp:
     """Run a PTB Application in a background thread, polling the fake server, as `run_polling`
-    would (initialize → post_init → polling → start; on stop: updater.stop → stop → shutdown)
-    but without installing signal handlers, so the test thread stays in control."""
+    would (initialize → post_init → polling → start; on stop: updater.stop → stop → post_stop →
+    shutdown → post_shutdown) but without installing signal handlers, so the test thread stays in
+    control."""
 
     def __init__(self, app: Any, poll_timeout: int = 1):
         self.app = app
@@ -898,6 +973,10 @@ class RunningApp:
                 await self._stop.wait()
                 await self.app.updater.stop()
                 await self.app.stop()
+                if self.app.post_stop:
+                    await self.app.post_stop(self.app)
+            if self.app.post_shutdown:
+                await self.app.post_shutdown(self.app)
 
         self._loop = asyncio.new_event_loop()
         try:
