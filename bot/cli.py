@@ -141,7 +141,9 @@ app = typer.Typer(
 )
 reports_app = typer.Typer(help="List, add or remove reports in the corpus manifest.", no_args_is_help=True)
 index_app = typer.Typer(help="Build the search index or show its status.", no_args_is_help=True)
-feedback_app = typer.Typer(help="Telegram feedback: export 👎 questions for labelling.", no_args_is_help=True)
+feedback_app = typer.Typer(
+    help="Telegram question log: export 👎 questions for labelling, stats, purge, forget a chat.", no_args_is_help=True
+)
 app.add_typer(reports_app, name="reports")
 app.add_typer(index_app, name="index")
 app.add_typer(feedback_app, name="feedback")
@@ -207,7 +209,10 @@ def _print(text: Any, file: TextIO | None = None) -> None:
 
 
 def _write_json(obj: Any) -> None:
-    sys.stdout.write(json.dumps(obj, ensure_ascii=False) + "\n")
+    # U+2028/2029 are line breaks to many line splitters (Python's str.splitlines, JavaScript): escape
+    # them so one answer stays one line.
+    line = json.dumps(obj, ensure_ascii=False).replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+    sys.stdout.write(line + "\n")
     sys.stdout.flush()
 
 
@@ -554,6 +559,54 @@ def feedback_export(
     settings = _state(ctx).settings()
     count = export_draft_eval(settings.home, out)
     _print(f"wrote {count} question(s) to {out}")
+
+
+def _open_log(ctx: typer.Context):
+    from bot.question_log import QuestionLog, QuestionLogError, log_path
+
+    home = _state(ctx).settings().home
+    if not log_path(home).is_file():
+        raise QuestionLogError(f"no question log at {log_path(home)}")
+    return QuestionLog.open(home)
+
+
+@feedback_app.command("stats")
+def feedback_stats(ctx: typer.Context) -> None:
+    """How many questions the bot has logged, the oldest and the newest."""
+    log = _open_log(ctx)
+    try:
+        count, oldest, newest = log.stats()
+    finally:
+        log.close()
+    _print(f"{count} question(s); oldest {oldest or '-'}; newest {newest or '-'}")
+
+
+@feedback_app.command("purge")
+def feedback_purge(
+    ctx: typer.Context,
+    days: Annotated[int, typer.Option("--days", help="Delete questions asked more than this many days ago.")],
+) -> None:
+    """Delete logged questions older than --days now (the bot also does this by REPORTQA_LOG_RETENTION_DAYS)."""
+    log = _open_log(ctx)
+    try:
+        removed = log.purge_older_than(days)
+    finally:
+        log.close()
+    _print(f"deleted {removed} question(s) older than {days} days")
+
+
+@feedback_app.command("forget-chat")
+def feedback_forget_chat(
+    ctx: typer.Context,
+    chat_id: Annotated[int, typer.Argument(help="Telegram chat id (for a private chat, the user's id).")],
+) -> None:
+    """Delete every logged question of one chat (a user's request to be forgotten)."""
+    log = _open_log(ctx)
+    try:
+        removed = log.forget_chat(chat_id)
+    finally:
+        log.close()
+    _print(f"deleted {removed} question(s) of that chat")
 
 
 def main() -> None:

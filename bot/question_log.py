@@ -8,14 +8,13 @@ file, and do not match across installs). Questions are kept for a retention peri
 deletes older ones at start and daily); deleted rows are overwritten (`secure_delete`), not just
 unlinked. Maintenance without the bot running (docs/SECURITY.md):
 
-    python -m bot.question_log purge --days 30      # delete questions older than 30 days
-    python -m bot.question_log forget-chat 12345    # delete every question of one chat id
-    python -m bot.question_log stats                # how many rows, oldest and newest
+    reportqa feedback purge --days 30      # delete questions older than 30 days
+    reportqa feedback forget-chat 12345    # delete every question of one chat id
+    reportqa feedback stats                # how many rows, oldest and newest
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import hashlib
 import hmac
@@ -24,7 +23,6 @@ import os
 import re
 import secrets
 import sqlite3
-import sys
 import threading
 import unicodedata
 from collections.abc import Iterator
@@ -325,42 +323,3 @@ def export_draft_eval(home: Path, out: Path) -> int:
     except OSError as exc:
         raise QuestionLogError(f"cannot write {out}: {exc.strerror}") from exc
     return len(records)
-
-
-# ------------------------------------------------------------------------ maintenance commands
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`python -m bot.question_log purge|forget-chat|stats`: privacy maintenance (exit 0, or 2 + one line)."""
-    parser = argparse.ArgumentParser(prog="python -m bot.question_log", description="Question log maintenance.")
-    parser.add_argument("--home", type=Path, default=None, help="REPORTQA_HOME (default: env or ./.reportqa)")
-    commands = parser.add_subparsers(dest="command", required=True)
-    purge = commands.add_parser("purge", help="delete questions older than --days")
-    purge.add_argument("--days", type=int, required=True)
-    forget = commands.add_parser("forget-chat", help="delete every question of one Telegram chat id")
-    forget.add_argument("chat_id", type=int)
-    commands.add_parser("stats", help="row count, oldest and newest question")
-    args = parser.parse_args(argv)
-    home = args.home or Path(os.environ.get("REPORTQA_HOME", ".reportqa")).expanduser()
-    try:
-        if not log_path(home).is_file():
-            raise QuestionLogError(f"no question log at {log_path(home)}")
-        log = QuestionLog.open(home)
-        try:
-            if args.command == "purge":
-                print(f"deleted {log.purge_older_than(args.days)} question(s) older than {args.days} days")
-            elif args.command == "forget-chat":
-                print(f"deleted {log.forget_chat(args.chat_id)} question(s) of that chat")
-            else:
-                count, oldest, newest = log.stats()
-                print(f"{count} question(s); oldest {oldest or '-'}; newest {newest or '-'}")
-        finally:
-            log.close()
-    except ReportQAError as exc:
-        print(f"reportqa: error: {exc}", file=sys.stderr)
-        return 2
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -60,7 +60,7 @@ def validate_question(question: object) -> str:
         raise InputError("the question is empty")
     if len(q) > MAX_QUESTION_CHARS:
         raise InputError(f"the question is too long ({len(q)} characters; at most {MAX_QUESTION_CHARS})")
-    printable = sum(1 for c in q if unicodedata.category(c)[0] in "LNPSZ")
+    printable = sum(1 for c in q if unicodedata.category(c)[0] in "LNPSZ" or c.isspace())
     if printable < max(1, 0.7 * len(q)) or "\ufffd" in q and q.count("\ufffd") > 0.2 * len(q):
         raise InputError("the question is not readable text")
     if not any(unicodedata.category(c)[0] in "LN" for c in q):
@@ -90,7 +90,7 @@ class Retriever:
 
     @classmethod
     def open(
-        cls, settings: Settings | None = None, *, progress: bool = False, rebuild: bool = False
+        cls, settings: Settings | None = None, *, progress: bool = False, rebuild: bool = False, embedder=None
     ) -> Retriever:
         """Load the corpus, model and index; (re)build the index for changed reports first.
 
@@ -102,7 +102,7 @@ class Retriever:
         settings = settings or Settings()
         fingerprint = corpus_fingerprint(settings.corpus_dirs)
         reports = load_corpus(settings.corpus_dirs, skip_invalid=True)
-        retriever = cls.from_reports(reports, settings, progress=progress, rebuild=rebuild)
+        retriever = cls.from_reports(reports, settings, progress=progress, rebuild=rebuild, embedder=embedder)
         retriever._fingerprint = fingerprint
         return retriever
 
@@ -118,7 +118,7 @@ class Retriever:
         The current one keeps answering until the caller swaps in the new one; on any error the
         caller keeps the old one and reports the error.
         """
-        return Retriever.open(self.settings, progress=progress)
+        return Retriever.open(self.settings, progress=progress, embedder=self._embedder)
 
     @classmethod
     def from_reports(

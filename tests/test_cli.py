@@ -194,6 +194,14 @@ def test_stdin_mode_reports_every_bad_line_in_order_without_loading(home: Path):
     assert not home.exists()
 
 
+def test_json_lines_stay_one_line_even_with_unicode_line_separators(home: Path):
+    question = "a\u2028\x01\x02\x03\u2029"  # rejected (not readable) but echoed in the JSON object
+    result = invoke(["ask", "--json", "-"], input=(question + "\n").encode())
+    assert result.exit_code == 2
+    assert len(result.stdout.splitlines()) == 1  # str.splitlines breaks at raw U+2028/U+2029
+    assert json.loads(result.stdout)["question"] == question
+
+
 def test_stdin_mode_with_no_input_succeeds_quietly(home: Path):
     result = invoke(["ask", "--json", "-"], input=b"")
     assert result.exit_code == 0

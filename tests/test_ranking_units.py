@@ -113,6 +113,10 @@ def test_good_question_is_stripped():
     assert validate_question("  衡阳调解了多少纠纷？ \n") == "衡阳调解了多少纠纷？"
 
 
+def test_multiline_question_is_text():
+    assert validate_question("调解\n\n纠纷\r\n多少\t件") == "调解\n\n纠纷\r\n多少\t件"
+
+
 def test_year_ranges_are_not_year_mentions():
     from retrieval.scope import mentions_year
 

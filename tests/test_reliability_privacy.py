@@ -24,7 +24,6 @@ from fake_telegram import FakeTelegram, RunningApp
 from telegram.error import BadRequest, NetworkError, TimedOut
 
 from bot.question_log import LOG_DIR, QuestionLog, QuestionLogError
-from bot.question_log import main as log_main
 from bot.telegram_app import (
     BotConfig,
     BotConfigError,
@@ -116,28 +115,26 @@ def test_retention_zero_keeps_everything(tmp_path, log):
     assert len(log.rows()) == 2
 
 
-def test_maintenance_commands(tmp_path, log, capsys):
-    home = str(tmp_path)
-    assert log_main(["--home", home, "stats"]) == 0
-    assert capsys.readouterr().out.startswith("2 question(s); oldest ")
-    assert log_main(["--home", home, "forget-chat", "222"]) == 0
-    assert "deleted 1 question(s) of that chat" in capsys.readouterr().out
-    assert log_main(["--home", home, "purge", "--days", "30"]) == 0
-    assert "deleted 1 question(s) older than 30 days" in capsys.readouterr().out
-    assert log_main(["--home", str(tmp_path / "nowhere"), "stats"]) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("reportqa: error: no question log at")
+def test_maintenance_commands(tmp_path, log):
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [str(Path(sys.executable).with_name("reportqa")), "--home", str(tmp_path), "feedback", *args],
+            cwd=REPO, capture_output=True, text=True, timeout=60,
+        )
 
-
-def test_maintenance_commands_run_as_a_module(tmp_path, log):
-    proc = subprocess.run(
-        [sys.executable, "-m", "bot.question_log", "--home", str(tmp_path), "purge", "--days", "90"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=60,
+    stats = run("stats")
+    assert stats.returncode == 0 and stats.stdout.startswith("2 question(s); oldest ")
+    forget = run("forget-chat", "222")
+    assert forget.returncode == 0 and "deleted 1 question(s) of that chat" in forget.stdout
+    purge = run("purge", "--days", "30")
+    assert purge.returncode == 0 and "deleted 1 question(s) older than 30 days" in purge.stdout
+    assert run("stats").stdout.startswith("0 question(s)")
+    missing = subprocess.run(
+        [str(Path(sys.executable).with_name("reportqa")), "--home", str(tmp_path / "nowhere"), "feedback", "stats"],
+        capture_output=True, text=True, timeout=60,
     )
-    assert proc.returncode == 0 and "deleted 1 question(s)" in proc.stdout and proc.stderr == ""
+    err = missing.stderr.strip().splitlines()
+    assert missing.returncode == 2 and len(err) == 1 and err[0].startswith("reportqa: error: no question log at")
 
 
 # ------------------------------------------------------------------------------------ settings

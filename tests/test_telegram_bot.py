@@ -403,7 +403,7 @@ def test_429_is_retried_after_retry_after(tg, retriever, tmp_path):
         assert statuses == [429, 200]
 
 
-def test_502_is_retried_once_and_a_second_failure_does_not_kill_the_bot(tg, retriever, tmp_path, caplog):
+def test_502_is_retried_and_a_second_failure_does_not_kill_the_bot(tg, retriever, tmp_path, caplog):
     with running_bot(tg, retriever, tmp_path):
         tg.inject("sendMessage", 502)
         mark = tg.mark()
