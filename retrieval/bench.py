@@ -84,23 +84,33 @@ def _percentile(values: list[float], q: float) -> float:
 
 
 def _cold_ask(settings: Settings, question: str) -> tuple[float, float]:
-    """Seconds from process start to printed answer, and that process's own peak RSS in MB."""
+    """Seconds from process start to printed answer, and that process's peak RSS in MB.
+
+    The peak is VmHWM from /proc, polled until the process exits: getrusage would also count the
+    pages the child shared with this (large) process between fork and exec.
+    """
     exe = shutil.which("reportqa") or str(Path(sys.executable).with_name("reportqa"))
     env = dict(os.environ)
     env["REPORTQA_HOME"] = str(settings.home)
     env["REPORTQA_CORPUS"] = os.pathsep.join(str(d) for d in settings.corpus_dirs)
     env["REPORTQA_MODEL"] = settings.model
     t0 = time.perf_counter()
-    proc = subprocess.Popen(
-        [exe, "ask", question], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
-    _, status, usage = os.wait4(proc.pid, 0)  # this child's own rusage, not every child's maximum
+    proc = subprocess.Popen([exe, "ask", question], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    peak_kb = 0
+    status = Path(f"/proc/{proc.pid}/status")
+    while proc.poll() is None:
+        try:
+            for line in status.read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    peak_kb = max(peak_kb, int(line.split()[1]))
+        except (OSError, ValueError):
+            pass
+        time.sleep(0.005)
     seconds = time.perf_counter() - t0
-    code = os.waitstatus_to_exitcode(status)
-    if code not in (0, 1):
+    if proc.returncode not in (0, 1):
         err = proc.stderr.read().decode("utf-8", "replace").strip() if proc.stderr else ""
         raise InputError(f"cold `reportqa ask` failed: {err[:300]}")
-    return seconds, usage.ru_maxrss / 1024
+    return seconds, peak_kb / 1024
 
 
 def bench_corpus(name: str, settings: Settings, *, skip_invalid: bool = False) -> tuple[CorpusBench, object]:
