@@ -17,6 +17,14 @@ SEED_FILE = REPO / "corpus" / "hengyang-2019-fazhi-zhengfu-report.txt"
 LONGHUA_FILE = CORPORA / "gov-work-reports" / "深圳市龙华区2019年法治政府建设工作报告_2019.txt"
 
 
+def tree_signature(report) -> list:
+    """A parsed report without offsets: what must not change with encoding, line ends or HTML."""
+    return [
+        (s.section_id, s.label, s.title, s.level, [(p.text, [x.text for x in p.sentences]) for p in s.paragraphs])
+        for s in report.walk()
+    ] + [report.parsed_title, report.signed_date]
+
+
 @pytest.fixture(scope="session")
 def shared_dir() -> Path:
     if not SHARED.is_dir():
@@ -33,3 +41,14 @@ def model_home(tmp_path_factory) -> Path:
     home = tmp_path_factory.mktemp("reportqa-home")
     ensure_default_model(Settings(home=home))
     return home
+
+
+@pytest.fixture
+def tg(monkeypatch: pytest.MonkeyPatch):
+    """A fake Telegram Bot API server on 127.0.0.1 (tests/fake_telegram.py), stopped after the test."""
+    from fake_telegram import FakeTelegram
+
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    monkeypatch.setenv("PTB_TIMEDELTA", "1")  # PTB 22's opt-in; silences its RetryAfter deprecation warning
+    with FakeTelegram() as fake:
+        yield fake

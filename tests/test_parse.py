@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from conftest import CORPORA, LONGHUA_FILE, SEED_FILE
+from conftest import CORPORA, LONGHUA_FILE, SEED_FILE, tree_signature
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -60,20 +60,6 @@ def assert_offsets(report: Report) -> None:
 
 def outline(report: Report) -> list[tuple[str, str, str, int]]:
     return [(s.section_id, s.label, s.title, s.level) for s in report.walk()]
-
-
-def tree_signature(report: Report) -> list:
-    """The tree without offsets: what must not change with encoding, line ends or HTML."""
-    return [
-        (
-            s.section_id,
-            s.label,
-            s.title,
-            s.level,
-            [(p.text, [x.text for x in p.sentences]) for p in s.paragraphs],
-        )
-        for s in report.walk()
-    ] + [report.parsed_title, report.signed_date]
 
 
 # ------------------------------------------------------------------------------------------- seed

@@ -15,19 +15,16 @@ import logging
 import shutil
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from bot_harness import ask, running_bot
 from conftest import REPO
-from fake_telegram import FakeTelegram, RunningApp
 from test_fuzz_input import HOSTILE
 
 from bot import telegram_messages as tm
-from bot.question_log import QuestionLog
-from bot.telegram_app import BotConfig, BotOptions, ReportBot, build_application
+from bot.telegram_app import BotOptions
 from retrieval.config import Settings
 from retrieval.corpus import add_report
 from retrieval.retriever import Retriever
@@ -45,14 +42,6 @@ PARKS_QUESTION = "新建了多少座口袋公园？"
 
 
 @pytest.fixture
-def tg(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeTelegram]:
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-    monkeypatch.setenv("PTB_TIMEDELTA", "1")
-    with FakeTelegram() as fake:
-        yield fake
-
-
-@pytest.fixture
 def settings(tmp_path: Path, model_home: Path) -> Settings:
     """A corpus directory of our own (a copy of the seed corpus, which the tests change)."""
     corpus = tmp_path / "corpus"
@@ -65,24 +54,6 @@ def settings(tmp_path: Path, model_home: Path) -> Settings:
     return Settings(corpus_dirs=(corpus,), home=home)
 
 
-@contextmanager
-def running_bot(tg: FakeTelegram, retriever, home: Path, options: BotOptions = OPTIONS) -> Iterator[ReportBot]:
-    log = QuestionLog.open(home)
-    app = build_application(BotConfig(tg.token, tg.base_url), retriever, log, options)
-    try:
-        with RunningApp(app):
-            yield app.bot_data["reportbot"]
-    finally:
-        log.close()
-
-
-def ask(tg: FakeTelegram, text: str, chat_id: int = 1001, timeout: float = 60):
-    chat = tg.private_chat(chat_id)
-    mark = tg.mark()
-    tg.send_text(text, chat)
-    return tg.wait_for("sendMessage", lambda c: c.params["chat_id"] == chat.id, after=mark, timeout=timeout)
-
-
 # ------------------------------------------------------------------------------------ hostile input
 
 # A lone surrogate cannot travel in Telegram's UTF-8 JSON at all: the retriever-level tests cover it.
@@ -91,7 +62,7 @@ THROUGH_TELEGRAM = [(i, t) for i, t, _ in HOSTILE if i != "lone-surrogate"]
 
 def test_hostile_messages_each_get_exactly_one_acceptable_reply(tg, settings):
     retriever = Retriever.open(settings)
-    with running_bot(tg, retriever, settings.home):
+    with running_bot(tg, retriever, settings.home, OPTIONS):
         mark = tg.mark()
         for n, (_, text) in enumerate(THROUGH_TELEGRAM):
             tg.send_text(text, tg.private_chat(5000 + n))
@@ -138,7 +109,7 @@ def test_corpus_changed_under_a_running_bot_is_reloaded_off_the_loop_and_swapped
         good = manifest.read_text(encoding="utf-8")
         manifest.write_text(good + "\n[[report]\nbroken", encoding="utf-8")
         wait_until(lambda: any("corpus reload failed" in r.getMessage() for r in caplog.records))
-        assert "17076" in ask(tg, "2019年衡阳调解了多少矛盾纠纷？", chat_id=1002).result["text"]
+        assert "17076" in ask(tg, "2019年衡阳调解了多少矛盾纠纷？", chat=tg.private_chat(1002)).result["text"]
         time.sleep(1.5)  # three more checks: the same broken state is not rebuilt again
         assert sum("corpus reload failed" in r.getMessage() for r in caplog.records) == 1
         assert bot.retriever is retriever and bot.reloads == 0
@@ -150,15 +121,15 @@ def test_corpus_changed_under_a_running_bot_is_reloaded_off_the_loop_and_swapped
         new_file.write_text(PARKS_REPORT, encoding="utf-8")
         add_report(corpus, new_file, title="某市2025年城市公园建设情况报告", date="2026-01-10")
         wait_until(lambda: sum("corpus changed on disk" in r.getMessage() for r in caplog.records) == 2)
-        during = ask(tg, PARKS_QUESTION, chat_id=1003).result["text"]
+        during = ask(tg, PARKS_QUESTION, chat=tg.private_chat(1003)).result["text"]
         assert tm.NOT_COVERED in during and bot.retriever is retriever  # the old corpus, not blocked
         rebuild_may_finish.set()
         wait_until(lambda: bot.reloads == 1)
         assert bot.retriever is not retriever
         reloaded = [r.getMessage() for r in caplog.records if "corpus reloaded" in r.getMessage()]
         assert len(reloaded) == 1 and "now 2 report(s)" in reloaded[0]
-        reply = ask(tg, PARKS_QUESTION, chat_id=1004).result["text"]
+        reply = ask(tg, PARKS_QUESTION, chat=tg.private_chat(1004)).result["text"]
         assert "42座" in reply and "某市2025年城市公园建设情况报告" in reply
-        assert "17076" in ask(tg, "2019年衡阳调解了多少矛盾纠纷？", chat_id=1005).result["text"]
+        assert "17076" in ask(tg, "2019年衡阳调解了多少矛盾纠纷？", chat=tg.private_chat(1005)).result["text"]
         time.sleep(1.5)
         assert bot.reloads == 1  # nothing changed since: no further rebuilds

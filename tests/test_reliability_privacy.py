@@ -14,25 +14,22 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
-from fake_telegram import FakeTelegram, RunningApp
+from bot_harness import running_bot
 from telegram.error import BadRequest, NetworkError, TimedOut
 
 from bot.question_log import LOG_DIR, QuestionLog, QuestionLogError
 from bot.telegram_app import (
-    BotConfig,
     BotConfigError,
     BotOptions,
     RedactingFilter,
     ReportBot,
     UpdateBacklog,
     _surely_not_delivered,
-    build_application,
     options_from_env,
     run_bot,
 )
@@ -221,25 +218,6 @@ class StubRetriever:
         assert self.gate.wait(60)
         self.asked += 1
         return Answer(question=question, answered=False)
-
-
-@pytest.fixture
-def tg(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeTelegram]:
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-    monkeypatch.setenv("PTB_TIMEDELTA", "1")
-    with FakeTelegram() as fake:
-        yield fake
-
-
-@contextmanager
-def running_bot(tg: FakeTelegram, retriever, home: Path, options: BotOptions) -> Iterator[QuestionLog]:
-    log = QuestionLog.open(home)
-    app = build_application(BotConfig(tg.token, tg.base_url), retriever, log, options)
-    try:
-        with RunningApp(app):
-            yield log
-    finally:
-        log.close()
 
 
 def test_a_burst_is_fetched_no_further_ahead_than_the_backlog_allows(tg, tmp_path):

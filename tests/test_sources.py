@@ -6,9 +6,9 @@ import codecs
 import html
 
 import pytest
-from conftest import CORPORA, SEED_FILE
+from conftest import CORPORA, SEED_FILE, tree_signature
 
-from retrieval.document import Report, ReportMeta
+from retrieval.document import ReportMeta
 from retrieval.errors import CorpusError
 from retrieval.parse import parse_report
 from retrieval.sources import decode_bytes, html_to_text, looks_like_html, read_report_text
@@ -17,22 +17,9 @@ META = ReportMeta(report_id="seed", title="seed", file="seed.txt")
 SEED_TEXT = SEED_FILE.read_text(encoding="utf-8")
 
 
-def tree(report: Report) -> list:
-    return [
-        (
-            s.section_id,
-            s.label,
-            s.title,
-            s.level,
-            [(p.text, [x.text for x in p.sentences]) for p in s.paragraphs],
-        )
-        for s in report.walk()
-    ] + [report.parsed_title, report.signed_date]
-
-
 @pytest.fixture(scope="module")
 def seed_tree() -> list:
-    return tree(parse_report(read_report_text(SEED_FILE), META))
+    return tree_signature(parse_report(read_report_text(SEED_FILE), META))
 
 
 def write(tmp_path, name: str, data: bytes):
@@ -51,7 +38,7 @@ def test_chinese_legacy_encodings_parse_to_the_same_tree(tmp_path, seed_tree, en
     path = write(tmp_path, f"seed-{encoding}.txt", text.encode(encoding))
     decoded = read_report_text(path)
     assert decoded == text
-    assert tree(parse_report(decoded, META)) == seed_tree
+    assert tree_signature(parse_report(decoded, META)) == seed_tree
 
 
 @pytest.mark.parametrize(
@@ -62,7 +49,7 @@ def test_bom_and_crlf_are_normalised(tmp_path, seed_tree, bom, encoding):
     data = bom + SEED_TEXT.replace("\n", "\r\n").encode(encoding)
     decoded = read_report_text(write(tmp_path, "seed-bom.txt", data))
     assert decoded == SEED_TEXT  # no BOM, LF line ends: offsets are the same as for the plain file
-    assert tree(parse_report(decoded, META)) == seed_tree
+    assert tree_signature(parse_report(decoded, META)) == seed_tree
 
 
 def test_old_mac_line_ends(tmp_path):
@@ -99,14 +86,14 @@ def test_html_page_parses_to_the_same_tree(tmp_path, seed_tree, name):
     )
     assert "A & B\nC\n" in text
     # the page's extra block after the signature ("A & B", "C") aside, it is the seed's tree
-    assert tree(parse_report(text.replace("A & B\nC\n", ""), META)) == seed_tree
+    assert tree_signature(parse_report(text.replace("A & B\nC\n", ""), META)) == seed_tree
 
 
 def test_html_in_gbk(tmp_path, seed_tree):
     page = seed_as_html().replace("&nbsp;", " ").replace('<meta charset="utf-8">', '<meta charset="gbk">')
     page = page.replace("\n<div>A &amp; B<br>C</div>", "")
     text = read_report_text(write(tmp_path, "seed.html", page.replace("\xa0", " ").encode("gbk")))
-    assert tree(parse_report(text, META)) == seed_tree
+    assert tree_signature(parse_report(text, META)) == seed_tree
 
 
 def test_html_to_text_basics():

@@ -17,18 +17,17 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
-from fake_telegram import TEST_TOKEN, FakeTelegram, RunningApp, parse_html
+from bot_harness import FAST, ask, replies, running_bot
+from fake_telegram import TEST_TOKEN, RunningApp, parse_html
 from telegram.error import BadRequest, NetworkError
 
 from bot import telegram_messages as tm
 from bot.question_log import QuestionLog
 from bot.telegram_app import (
-    BotConfig,
     BotConfigError,
     BotOptions,
     ChatRateLimiter,
@@ -126,40 +125,6 @@ def retriever() -> KeywordRetriever:
     return KeywordRetriever()
 
 
-@pytest.fixture
-def tg(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeTelegram]:
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-    monkeypatch.setenv("PTB_TIMEDELTA", "1")  # PTB 22's opt-in; silences its RetryAfter deprecation warning
-    with FakeTelegram() as fake:
-        yield fake
-
-
-FAST = BotOptions(request_timeout=10.0, send_retry_delay=0.2, typing_interval=0.5)
-
-
-@contextmanager
-def running_bot(tg: FakeTelegram, retriever, home: Path, options: BotOptions = FAST) -> Iterator[QuestionLog]:
-    log = QuestionLog.open(home)
-    app = build_application(BotConfig(tg.token, tg.base_url), retriever, log, options)
-    try:
-        with RunningApp(app):
-            yield log
-    finally:
-        log.close()
-
-
-def ask(tg: FakeTelegram, text: str, chat=None, **kw):
-    """Send a question and return the bot's successful reply (a recorded sendMessage call)."""
-    chat = chat or tg.private_chat()
-    mark = tg.mark()
-    tg.send_text(text, chat, **kw)
-    return tg.wait_for("sendMessage", lambda c: c.params["chat_id"] == chat.id, after=mark)
-
-
-def replies(tg: FakeTelegram, after: int = 0) -> list:
-    return [c for c in tg.calls_of("sendMessage", after) if c.status == 200]
-
-
 # ------------------------------------------------------------------ start, commands, help
 
 
@@ -231,7 +196,8 @@ def test_question_gets_one_reply_after_a_typing_indicator(tg, retriever, tmp_pat
 
 
 def test_more_results_edits_in_place_and_votes_are_recorded(tg, retriever, tmp_path):
-    with running_bot(tg, retriever, tmp_path) as log:
+    with running_bot(tg, retriever, tmp_path) as bot:
+        log = bot.log
         reply = ask(tg, "2019年衡阳调解了多少矛盾纠纷？")
         first = tg.html(reply)
         mark = tg.mark()
@@ -253,7 +219,8 @@ def test_more_results_edits_in_place_and_votes_are_recorded(tg, retriever, tmp_p
 def test_buttons_still_work_after_a_restart_and_unknown_ones_say_expired(tg, retriever, tmp_path):
     with running_bot(tg, retriever, tmp_path):
         reply = ask(tg, "2019年衡阳调解了多少矛盾纠纷？")
-    with running_bot(tg, retriever, tmp_path) as log:  # a new process would see the same state
+    with running_bot(tg, retriever, tmp_path) as bot:  # a new process would see the same state
+        log = bot.log
         mark = tg.mark()
         tg.press(reply.result, "更多结果")
         tg.wait_for("editMessageText", after=mark)
@@ -278,7 +245,8 @@ def test_full_text_button_sends_the_section(tg, retriever, tmp_path):
 
 
 def test_not_covered_question_offers_nearest_sections(tg, retriever, tmp_path):
-    with running_bot(tg, retriever, tmp_path) as log:
+    with running_bot(tg, retriever, tmp_path) as bot:
+        log = bot.log
         reply = ask(tg, "火星移民计划的预算")
         assert tm.NOT_COVERED in reply.result["text"]
         actions = [
@@ -292,7 +260,8 @@ def test_not_covered_question_offers_nearest_sections(tg, retriever, tmp_path):
 
 def test_length_cap_and_rate_limit_are_polite_and_nothing_is_asked(tg, retriever, tmp_path):
     options = BotOptions(request_timeout=2.0, questions_per_window=2, rate_window_seconds=60)
-    with running_bot(tg, retriever, tmp_path, options) as log:
+    with running_bot(tg, retriever, tmp_path, options) as bot:
+        log = bot.log
         asked_before = len(retriever.asked)
         too_long = ask(tg, "问" * 1001)
         assert "问题太长了（1001 字）" in too_long.result["text"]
@@ -311,7 +280,8 @@ def test_question_the_retriever_refuses_gets_its_reason_politely(tg, retriever, 
         raise InputError("the question has no words in it")
 
     monkeypatch.setattr(retriever, "ask", refuse)
-    with running_bot(tg, retriever, tmp_path) as log:
+    with running_bot(tg, retriever, tmp_path) as bot:
+        log = bot.log
         reply = ask(tg, "？？？")
         assert reply.result["text"] == "这个问题无法处理（the question has no words in it），请用文字重新描述您的问题。"
         assert log.rows() == []

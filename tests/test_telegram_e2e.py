@@ -14,16 +14,14 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from fake_telegram import TEST_TOKEN, FakeTelegram, RunningApp, parse_html, utf16_len
+from bot_harness import ask, running_bot
+from fake_telegram import TEST_TOKEN, FakeTelegram, parse_html, utf16_len
 
 from bot import telegram_messages as tm
-from bot.question_log import QuestionLog
-from bot.telegram_app import BotConfig, BotOptions, build_application
+from bot.telegram_app import BotOptions
 from retrieval.config import Settings
 
 pytestmark = pytest.mark.slow
@@ -56,38 +54,13 @@ def retriever(settings: Settings):
     return Retriever.open(settings)
 
 
-@pytest.fixture
-def tg(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeTelegram]:
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-    monkeypatch.setenv("PTB_TIMEDELTA", "1")
-    with FakeTelegram() as fake:
-        yield fake
-
-
-@contextmanager
-def running_bot(tg: FakeTelegram, retriever, home: Path) -> Iterator[QuestionLog]:
-    log = QuestionLog.open(home)
-    app = build_application(BotConfig(tg.token, tg.base_url), retriever, log, OPTIONS)
-    try:
-        with RunningApp(app):
-            yield log
-    finally:
-        log.close()
-
-
-def ask(tg: FakeTelegram, text: str, chat=None, **kw):
-    chat = chat or tg.private_chat()
-    mark = tg.mark()
-    tg.send_text(text, chat, **kw)
-    return tg.wait_for("sendMessage", lambda c: c.params["chat_id"] == chat.id, after=mark)
-
-
 def labels(message: dict) -> list[str]:
     return [b["text"] for row in message.get("reply_markup", {}).get("inline_keyboard", []) for b in row]
 
 
 def test_known_question_cites_section_7_1_with_the_number_in_bold(tg, retriever, tmp_path):
-    with running_bot(tg, retriever, tmp_path) as log:
+    with running_bot(tg, retriever, tmp_path, OPTIONS) as bot:
+        log = bot.log
         mark = tg.mark()
         reply = ask(tg, KNOWN_QUESTION)
         html_text = tg.html(reply)
@@ -101,7 +74,7 @@ def test_known_question_cites_section_7_1_with_the_number_in_bold(tg, retriever,
 
 
 def test_start_example_button_asks_it(tg, retriever, tmp_path):
-    with running_bot(tg, retriever, tmp_path):
+    with running_bot(tg, retriever, tmp_path, OPTIONS):
         start = ask(tg, "/start")
         assert len(labels(start.result)) == 3
         mark = tg.mark()
@@ -111,7 +84,8 @@ def test_start_example_button_asks_it(tg, retriever, tmp_path):
 
 
 def test_more_results_pages_in_place_and_thumbs_up_lands_in_sqlite(tg, retriever, tmp_path):
-    with running_bot(tg, retriever, tmp_path) as log:
+    with running_bot(tg, retriever, tmp_path, OPTIONS) as bot:
+        log = bot.log
         reply = ask(tg, KNOWN_QUESTION)
         first = tg.html(reply)
         mark = tg.mark()
@@ -134,7 +108,7 @@ def test_more_results_pages_in_place_and_thumbs_up_lands_in_sqlite(tg, retriever
 
 
 def test_full_text_of_a_long_chapter_comes_in_numbered_parts_below_4096(tg, retriever, tmp_path):
-    with running_bot(tg, retriever, tmp_path):
+    with running_bot(tg, retriever, tmp_path, OPTIONS):
         menu = ask(tg, "/sections")
         assert "已收录 2 份报告" in menu.result["text"]
         for label in ("大鹏新区2023年", "二、"):
@@ -159,7 +133,8 @@ def test_full_text_of_a_long_chapter_comes_in_numbered_parts_below_4096(tg, retr
 
 
 def test_out_of_scope_question_says_so_and_offers_nearest_sections(tg, retriever, tmp_path):
-    with running_bot(tg, retriever, tmp_path) as log:
+    with running_bot(tg, retriever, tmp_path, OPTIONS) as bot:
+        log = bot.log
         reply = ask(tg, OUT_OF_SCOPE)
         assert tm.NOT_COVERED in reply.result["text"]
         assert "17076" not in reply.result["text"]
@@ -172,7 +147,7 @@ def test_out_of_scope_question_says_so_and_offers_nearest_sections(tg, retriever
 
 def test_group_mention_and_inline_query(tg, retriever, tmp_path):
     group = tg.group_chat()
-    with running_bot(tg, retriever, tmp_path):
+    with running_bot(tg, retriever, tmp_path, OPTIONS):
         mark = tg.mark()
         tg.send_text("今天开会讨论调解工作", group, thread_id=9)  # not addressed: ignored
         reply = ask(tg, f"@reportqa_test_bot {KNOWN_QUESTION}", chat=group, thread_id=9)
@@ -187,7 +162,7 @@ def test_group_mention_and_inline_query(tg, retriever, tmp_path):
 
 
 def test_api_faults_429_502_and_timeout_do_not_stop_real_answers(tg, retriever, tmp_path):
-    with running_bot(tg, retriever, tmp_path):
+    with running_bot(tg, retriever, tmp_path, OPTIONS):
         tg.inject("sendMessage", 429, retry_after=1)
         assert "17076" in ask(tg, KNOWN_QUESTION).result["text"]
         tg.inject("sendMessage", 502)
@@ -274,7 +249,7 @@ def test_sigterm_finishes_work_in_flight_exits_0_loses_nothing_and_never_writes_
 
 def test_transcript_of_a_conversation(tg, retriever, tmp_path):
     """The conversation a citizen would have, as the fake server recorded it (shown with -s)."""
-    with running_bot(tg, retriever, tmp_path):
+    with running_bot(tg, retriever, tmp_path, OPTIONS):
         start = ask(tg, "/start")
         mark = tg.mark()
         tg.press(start.result, "调解")
