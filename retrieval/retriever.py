@@ -172,7 +172,7 @@ class Retriever:
             reports=len(self._reports),
             paragraphs=len(self._passages),
             corpus_hash=m.corpus_hash,
-            stale=False,
+            stale=self.corpus_changed(),  # the corpus on disk moved on since this retriever was opened
             stale_reports=(),
             size_bytes=IndexStore(self.settings.index_dir / self._name).size_bytes(),
             built_at=m.built_at or None,
