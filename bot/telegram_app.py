@@ -459,9 +459,9 @@ def clean_question(text: str) -> str:
     """The question as the bot asks and echoes it: whitespace runs (newlines too) as one space,
     other control characters and lone surrogates dropped.
 
-    Why: a message typed on several lines is an ordinary question (the retriever counts newlines
-    as unreadable characters), and the echo in the reply must not carry characters Telegram or
-    the question log cannot take (a lone surrogate cannot even be encoded as UTF-8).
+    Why: a message typed on several lines is one question and is logged and echoed as one line, and
+    the echo in the reply must not carry characters Telegram or the question log cannot take (a lone
+    surrogate cannot even be encoded as UTF-8).
     """
     if not text.isascii():
         text = text.encode("utf-8", "surrogatepass").decode("utf-8", "ignore")  # drops lone surrogates
