@@ -561,23 +561,26 @@ def feedback_export(
     _print(f"wrote {count} question(s) to {out}")
 
 
-def _open_log(ctx: typer.Context):
+@contextlib.contextmanager
+def _question_log(ctx: typer.Context):
+    """The bot's existing question log (an error if the bot never ran with this home), closed after."""
     from bot.question_log import QuestionLog, QuestionLogError, log_path
 
     home = _state(ctx).settings().home
     if not log_path(home).is_file():
         raise QuestionLogError(f"no question log at {log_path(home)}")
-    return QuestionLog.open(home)
+    log = QuestionLog.open(home)
+    try:
+        yield log
+    finally:
+        log.close()
 
 
 @feedback_app.command("stats")
 def feedback_stats(ctx: typer.Context) -> None:
     """How many questions the bot has logged, the oldest and the newest."""
-    log = _open_log(ctx)
-    try:
+    with _question_log(ctx) as log:
         count, oldest, newest = log.stats()
-    finally:
-        log.close()
     _print(f"{count} question(s); oldest {oldest or '-'}; newest {newest or '-'}")
 
 
@@ -587,11 +590,8 @@ def feedback_purge(
     days: Annotated[int, typer.Option("--days", help="Delete questions asked more than this many days ago.")],
 ) -> None:
     """Delete logged questions older than --days now (the bot also does this by REPORTQA_LOG_RETENTION_DAYS)."""
-    log = _open_log(ctx)
-    try:
+    with _question_log(ctx) as log:
         removed = log.purge_older_than(days)
-    finally:
-        log.close()
     _print(f"deleted {removed} question(s) older than {days} days")
 
 
@@ -601,11 +601,8 @@ def feedback_forget_chat(
     chat_id: Annotated[int, typer.Argument(help="Telegram chat id (for a private chat, the user's id).")],
 ) -> None:
     """Delete every logged question of one chat (a user's request to be forgotten)."""
-    log = _open_log(ctx)
-    try:
+    with _question_log(ctx) as log:
         removed = log.forget_chat(chat_id)
-    finally:
-        log.close()
     _print(f"deleted {removed} question(s) of that chat")
 
 

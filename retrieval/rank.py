@@ -7,7 +7,7 @@ from the full score vector), then scores are put on a common 0..1 scale per ques
 
 dense_norm is the cosine min-max scaled over the candidates; lexical_norm is BM25 divided by the
 best BM25 of the question. The weight w (DENSE_WEIGHT) was tuned on the tune half of the dev set;
-the numbers are in the README (`make eval`). Reciprocal-rank fusion is kept for comparison.
+the numbers are in the README (`make eval`).
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ DENSE_WEIGHT = 0.5
 # Longhua 0.882 → 0.912) and changed no Chinese question.
 NON_CHINESE_DENSE_WEIGHT = 0.9
 PARAGRAPH_WEIGHT = 0.3  # dense score of a paragraph = 0.3 · its own cosine + 0.7 · its best sentence's
-RRF_K = 60
 YEAR_BONUS = 0.05  # a passage from the named year's report, or quoting the named year
 
 
@@ -58,10 +57,6 @@ def fuse(
         fused = dense.astype(np.float64)
     elif mode == "lexical":
         fused = lexical.astype(np.float64)
-    elif mode == "rrf":
-        dr = np.argsort(np.argsort(-dense, kind="stable"), kind="stable")
-        lr = np.argsort(np.argsort(-lexical, kind="stable"), kind="stable")
-        fused = 1.0 / (RRF_K + dr + 1) + 1.0 / (RRF_K + lr + 1)
     else:
         top_lex = float(lexical.max()) if lexical.size else 0.0
         lex_norm = lexical / top_lex if top_lex > 0 else np.zeros_like(lexical)

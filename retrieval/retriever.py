@@ -71,11 +71,19 @@ def validate_question(question: object) -> str:
 class Retriever:
     """Loaded corpus + index; thread-safe for concurrent `ask` calls."""
 
-    def __init__(self, settings: Settings, reports: list[Report], embedder, index: LoadedIndex, name: str):
+    def __init__(
+        self,
+        settings: Settings,
+        reports: list[Report],
+        passages: list[Passage],
+        embedder,
+        index: LoadedIndex,
+        name: str,
+    ):
         self.settings = settings
         self._reports = reports
         self._by_id = {r.meta.report_id: i for i, r in enumerate(reports)}
-        self._passages: list[Passage] = flatten(reports)
+        self._passages = passages  # flatten(reports): row i of every index is passage i
         self._report_of = np.array([p.report_index for p in self._passages], dtype=np.int64)
         self._embedder = embedder
         self._index = index
@@ -138,10 +146,11 @@ class Retriever:
 
             embedder = load_embedder(settings, progress=progress)
         store = IndexStore(settings.index_dir / name)
-        index = ensure_index(store, reports, flatten(reports), embedder, progress=progress, rebuild=rebuild)
+        passages = flatten(reports)
+        index = ensure_index(store, reports, passages, embedder, progress=progress, rebuild=rebuild)
         if hasattr(embedder, "release_passage_encoder"):
             embedder.release_passage_encoder()  # serving needs the query path only (saves ~600 MB)
-        return cls(settings, reports, embedder, index, name)
+        return cls(settings, reports, passages, embedder, index, name)
 
     # -- corpus access ------------------------------------------------------------------------
 
