@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
 import sys
 import traceback
 from collections.abc import Sequence
@@ -178,11 +179,29 @@ def global_options(
             help="sentence-transformers model name or local path. Env REPORTQA_MODEL.",
         ),
     ] = None,
+    today: Annotated[
+        str | None,
+        typer.Option(
+            "--today",
+            metavar="YYYY-MM-DD",
+            help="The date 今年/去年 count from (reproducible answers and evals). Env REPORTQA_TODAY; "
+            "default: the clock.",
+        ),
+    ] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False,
 ) -> None:
     """Question answering over Chinese government reports, with exact section citations."""
+    from retrieval.years import parse_today
+
     state = ctx.ensure_object(CliState)
     state.debug = debug
+    try:
+        parse_today(today)
+        parse_today(None if today is not None else os.environ.get("REPORTQA_TODAY"))
+    except ValueError as e:
+        raise InputError(f"--today / REPORTQA_TODAY: {e}") from None
+    if today is not None:
+        state.overrides["today"] = today.strip()
     if corpus:
         state.overrides["corpus_dirs"] = tuple(p.expanduser() for p in corpus)
     if home is not None:
@@ -258,6 +277,10 @@ def ask(
     as_json: Annotated[
         bool, typer.Option("--json", help="One JSON object per question (the integration surface).")
     ] = False,
+    year: Annotated[
+        int | None,
+        typer.Option("--year", min=1900, max=2100, help="Answer for this year (e.g. one of the other years offered)."),
+    ] = None,
 ) -> None:
     """Answer a question with cited report passages (exit codes: see ASK_HELP)."""
     from bot.cli_input import check_question
@@ -265,11 +288,11 @@ def ask(
     state = _state(ctx)
     reports = list(report) if report else None
     if question == "-":
-        code = _ask_stream(state, top_k, reports, mode.value, as_json)
+        code = _ask_stream(state, top_k, reports, mode.value, as_json, year)
         raise typer.Exit(code)
     question = check_question(question)
     retriever = _open_retriever(state.corpus_settings())
-    answer = retriever.ask(question, top_k=top_k, reports=reports, mode=mode.value)
+    answer = retriever.ask(question, top_k=top_k, reports=reports, mode=mode.value, year=year)
     _show_answer(answer, as_json)
     raise typer.Exit(EXIT_OK if answer.answered else EXIT_NOT_COVERED)
 
@@ -285,7 +308,9 @@ def _show_answer(answer: Answer, as_json: bool) -> None:
     sys.stdout.flush()
 
 
-def _ask_stream(state: CliState, top_k: int, reports: list[str] | None, mode: str, as_json: bool) -> int:
+def _ask_stream(
+    state: CliState, top_k: int, reports: list[str] | None, mode: str, as_json: bool, year: int | None = None
+) -> int:
     """Questions from stdin, answers in order; the model loads once, at the first askable line."""
     from bot.cli_input import read_question_lines
 
@@ -300,7 +325,7 @@ def _ask_stream(state: CliState, top_k: int, reports: list[str] | None, mode: st
                 for report_id in reports or ():
                     retriever.report(report_id)  # an unknown --report fails once, not on every line
             try:
-                answer = retriever.ask(line.question, top_k=top_k, reports=reports, mode=mode)
+                answer = retriever.ask(line.question, top_k=top_k, reports=reports, mode=mode, year=year)
             except InputError as e:
                 error = f"line {line.number}: {e}"
         if answer is None:
@@ -410,19 +435,23 @@ def show(
 
 @reports_app.command("list")
 def reports_list(ctx: typer.Context) -> None:
-    """The reports of every corpus directory, from their manifests."""
+    """The reports of every corpus directory: id, region, kind, year, the years it covers, date, title."""
     from bot.cli_render import render_reports
-    from retrieval.corpus import discover
+    from retrieval.corpus import load_corpus
+    from retrieval.periods import coverage, report_periods
 
     settings = _state(ctx).corpus_settings()
-    metas = [meta for corpus_dir in settings.corpus_dirs for meta in discover(corpus_dir)]
-    _print(render_reports(metas))
+    reports = load_corpus(settings.corpus_dirs, skip_invalid=True)
+    periods = {r.meta.report_id: coverage(report_periods(r)).describe() for r in reports}
+    _print(render_reports([r.meta for r in reports], periods))
 
 
 @reports_app.command("add")
 def reports_add(
     ctx: typer.Context,
-    file: Annotated[Path, typer.Argument(help="The report file (text, Markdown or HTML).")],
+    files: Annotated[
+        list[Path], typer.Argument(help="Report files (text, Markdown, HTML) or directories of them.")
+    ],
     title: Annotated[
         str | None, typer.Option("--title", help="Report title; default: the title found in the text.", callback=_text)
     ] = None,
@@ -433,16 +462,54 @@ def reports_add(
     report_id: Annotated[
         str | None, typer.Option("--id", help="Report id; default: the file name stem.", callback=_text)
     ] = None,
+    year: Annotated[
+        int | None, typer.Option("--year", min=1000, max=2999, help="Report year; default: from the title.")
+    ] = None,
+    region: Annotated[
+        str | None, typer.Option("--region", help="Region (盐田区, 深圳市, 国务院); default: from the title.",
+                                 callback=_text)
+    ] = None,
+    kind: Annotated[
+        str | None,
+        typer.Option("--kind", help="Kind (政府工作报告, 条例 …); default: from the title.", callback=_text),
+    ] = None,
 ) -> None:
-    """Parse FILE, show its outline and add it to the first corpus directory's manifest."""
-    from bot.cli_render import render_outline
-    from retrieval.corpus import add_report, load_report
+    """Parse each FILE (or every report file of a DIR), show what was detected and add them to the
+    first corpus directory's manifest. A file that cannot be parsed is named and skipped (exit 1)."""
+    from bot.cli_render import render_added, render_outline
+    from retrieval.corpus import add_reports, expand_report_files, load_report
 
     settings = _state(ctx).corpus_settings()
     corpus_dir = settings.corpus_dirs[0]
-    meta = add_report(corpus_dir, file, title=title, date=date, issuer=issuer, report_id=report_id)
-    _print(render_outline(load_report(corpus_dir, meta)))
-    _print(f"added {meta.report_id} to {corpus_dir / 'reports.toml'}; `reportqa index build` indexes it")
+    paths = expand_report_files(files)
+    overrides = dict(title=title, date=date, issuer=issuer, report_id=report_id, year=year, region=region, kind=kind)
+    with _progress(len(paths), "parsing") as step:
+        result = add_reports(corpus_dir, paths, on_file=step, **overrides)
+    if len(paths) == 1 and result.skipped:
+        raise CorpusError(result.skipped[0][1])
+    if len(paths) == 1:
+        _print(render_outline(load_report(corpus_dir, result.added[0])))
+    _print(render_added(result, corpus_dir / "reports.toml"))
+    raise typer.Exit(EXIT_NOT_COVERED if result.skipped else EXIT_OK)
+
+
+@contextlib.contextmanager
+def _progress(total: int, what: str):
+    """A progress bar on a terminal's stderr for many files; nothing otherwise."""
+    if total < 2 or not sys.stderr.isatty():
+        yield lambda _path: None
+        return
+    from rich.progress import Progress
+
+    from bot.cli_render import make_console
+
+    with Progress(console=make_console(sys.stderr), transient=True) as bar:
+        task = bar.add_task(what, total=total)
+
+        def step(path: Path) -> None:
+            bar.update(task, advance=1, description=f"{what} {path.name[:40]}")
+
+        yield step
 
 
 @reports_app.command("remove")

@@ -10,8 +10,10 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
+from rich.cells import cell_len
 from rich.console import Console
 from rich.text import Text
 
@@ -19,6 +21,7 @@ from retrieval.answer import Answer, Hit, citation
 from retrieval.document import Report, ReportMeta, Section
 
 if TYPE_CHECKING:  # the retriever module may pull in heavy imports; rendering needs only the record
+    from retrieval.corpus import AddResult
     from retrieval.retriever import IndexStatus
 
 NOT_COVERED = "报告中没有涉及这个问题 (not covered by the reports)"
@@ -81,9 +84,42 @@ def _hit_header(hit: Hit) -> Text:
     return head
 
 
-def render_answer(answer: Answer, plain: bool) -> Text:
-    """Every hit as citation + passage + score, or the not-covered line with the nearest sections."""
+def _year_line(answer: Answer) -> Text | None:
+    if not answer.other_years:
+        return None
+    years = ", ".join(str(y) for y in answer.other_years)
+    return Text(f"其他年份 (other years): {years}  — ask --year YEAR\n", style=DIM_STYLE)
+
+
+def render_timeline(answer: Answer, plain: bool) -> Text:
+    """One row per year: year · answer sentence · citation (plain: `2019 | sentence | citation`)."""
     out = Text()
+    entries = answer.timeline or []
+    if not entries:
+        return out
+    out.append(f"历年 (by year): {len(entries)} 年\n", style="bold")
+    for hit in entries:
+        year = f"{hit.period}年" if hit.period else "—"
+        out.append(f"{year:<6}", style="bold")
+        out.append(" | " if plain else "  ")
+        if plain:
+            out.append(PLAIN_MARK[0] + hit.highlight + PLAIN_MARK[1])
+        else:
+            out.append(hit.highlight, style=HIGHLIGHT_STYLE)
+        out.append(" | " if plain else "  ")
+        out.append(hit.citation + "\n", style=CITATION_STYLE)
+    return out
+
+
+def render_answer(answer: Answer, plain: bool) -> Text:
+    """Every hit as citation + passage + score, or the not-covered line with the nearest sections.
+
+    Before the hits: the coverage note (收录的最新报告为…) and, for questions across years, the
+    timeline; after them, the other years that also have an answer.
+    """
+    out = Text()
+    if answer.note:
+        out.append(f"注 (note): {answer.note}\n", style="bold")
     if not answer.answered:
         out.append(NOT_COVERED + "\n", style="bold")
         if answer.hits:
@@ -93,6 +129,9 @@ def render_answer(answer: Answer, plain: bool) -> Text:
                 out.append(hit.citation, style=CITATION_STYLE)
                 out.append(f"  score {hit.score:.3f}\n", style=DIM_STYLE)
         return out
+    if answer.timeline:
+        out.append_text(render_timeline(answer, plain))
+        out.append("\n")
     if not answer.hits:
         out.append(NO_MORE + "\n")
         return out
@@ -103,6 +142,9 @@ def render_answer(answer: Answer, plain: bool) -> Text:
         out.append("\n")
         out.append_text(passage_text(hit, plain))
         out.append("\n")
+    year_line = _year_line(answer)
+    if year_line is not None:
+        out.append_text(year_line)
     return out
 
 
@@ -140,7 +182,7 @@ def render_outline(report: Report) -> Text:
 def render_section(report: Report, section: Section) -> Text:
     """A whole section, subsections included, headed by its citation."""
     out = Text()
-    out.append(citation(report.meta.title, section.label, section.title), style=CITATION_STYLE)
+    out.append(citation(report.meta.title, section.label, section.title, report.meta.year), style=CITATION_STYLE)
     out.append(f"  §{section.section_id}\n", style=DIM_STYLE)
     for sec in section.walk():
         if sec is not section:
@@ -150,18 +192,53 @@ def render_section(report: Report, section: Section) -> Text:
     return out
 
 
-def render_reports(metas: Sequence[ReportMeta]) -> Text:
-    """id, date, title and file of each report, ids padded so the titles line up."""
+def _pad(text: str, width: int) -> str:
+    """Pad to a display width (CJK characters take two cells)."""
+    return text + " " * max(0, width - cell_len(text))
+
+
+def render_reports(metas: Sequence[ReportMeta], periods: dict[str, str] | None = None) -> Text:
+    """One line per report: id, region, kind, year, the years it covers, date, title.
+
+    periods: report id → what it covers (回顾2022年 · 计划2023年), from the parsed reports.
+    """
     out = Text()
     if not metas:
         out.append("(no reports in the corpus)\n")
         return out
-    width = max(len(m.report_id) for m in metas)
-    for m in metas:
-        out.append(f"{m.report_id:<{width}}  ", style="bold")
-        out.append(f"{m.date or '-':<10}  ", style=DIM_STYLE)
-        out.append(f"《{m.title}》")
-        out.append(f"  {m.file}\n", style=DIM_STYLE)
+    periods = periods or {}
+    rows = [
+        (m.report_id, m.region or "-", m.kind or "-", str(m.year or "-"), periods.get(m.report_id) or "-",
+         m.signed or m.published or "-")
+        for m in metas
+    ]
+    widths = [max(cell_len(r[i]) for r in rows) for i in range(6)]
+    for m, row in zip(metas, rows, strict=True):
+        out.append(_pad(row[0], widths[0]) + "  ", style="bold")
+        out.append("  ".join(_pad(v, w) for v, w in zip(row[1:5], widths[1:5], strict=True)) + "  ")
+        out.append(_pad(row[5], widths[5]) + "  ", style=DIM_STYLE)
+        out.append(f"《{m.title}》\n")
+    return out
+
+
+def render_added(result: AddResult, manifest: Path) -> Text:
+    """What `reports add` did: each report added with what was detected, each file skipped and why."""
+    out = Text()
+    for m in result.added:
+        out.append("added ", style="bold")
+        out.append(f"{m.report_id}  ")
+        out.append(" · ".join(str(v) for v in (m.region, m.kind, m.year, m.date) if v) or "-", style=DIM_STYLE)
+        out.append(f"  《{m.title}》\n")
+    for path, reason in result.skipped:
+        out.append("skipped ", style="bold red")
+        out.append((reason if str(path) in reason else f"{path}: {reason}") + "\n")
+    total = len(result.added) + len(result.skipped)
+    out.append(f"{len(result.added)} of {total} report(s) added to {manifest}", style="bold")
+    if result.skipped:
+        out.append(f"; {len(result.skipped)} skipped (see above)", style="bold red")
+    if result.added:
+        out.append("; the next question (or `reportqa index build`) indexes them")
+    out.append("\n")
     return out
 
 

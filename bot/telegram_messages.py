@@ -385,7 +385,7 @@ def section_blocks(section: Section) -> list[tuple[str, bool]]:
 
 
 def section_header(meta: ReportMeta, section: Section) -> str:
-    return f"📄 <b>{escape(citation(meta.title, section.label, section.title))}</b>"
+    return f"📄 <b>{escape(citation(meta.title, section.label, section.title, meta.year))}</b>"
 
 
 def render_section_parts(meta: ReportMeta, section: Section, limit: int = PART_LIMIT) -> list[str]:

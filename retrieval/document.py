@@ -68,6 +68,7 @@ class ReportMeta:
     year: int | None = None  # the year the report covers
     region: str | None = None  # the place it is about, e.g. 衡阳市
     source_url: str | None = None
+    kind: str | None = None  # 政府工作报告, 法治政府建设情况报告, 条例 … (retrieval.titles)
 
     @property
     def date(self) -> str | None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from retrieval.answer import citation
 from retrieval.document import Paragraph, Report, Section, Sentence
+from retrieval.periods import NO_PERIOD, Period, report_periods
 
 PASSAGE_FORMAT = "2"  # bump when indexed_text or embedded_sentences change: the index key includes it
 
@@ -25,10 +26,11 @@ class Passage:
     section: Section  # the innermost section holding the paragraph
     paragraph: Paragraph
     heading_path: tuple[str, ...]  # titles from the chapter down to the section
+    period: Period = NO_PERIOD  # the year this paragraph is about, reviewed or planned (retrieval.periods)
 
     @property
     def citation(self) -> str:
-        return citation(self.report.meta.title, self.section.label, self.section.title)
+        return citation(self.report.meta.title, self.section.label, self.section.title, self.report.meta.year)
 
     @property
     def indexed_text(self) -> str:
@@ -52,11 +54,12 @@ def _walk_with_path(section: Section, path: tuple[str, ...]):
 
 
 def flatten(reports: Sequence[Report]) -> list[Passage]:
-    """Every paragraph of every report, in corpus then document order."""
+    """Every paragraph of every report, in corpus then document order, with its period."""
     out: list[Passage] = []
     for ri, report in enumerate(reports):
+        periods = report_periods(report)
         for top in report.sections:
             for section, path in _walk_with_path(top, ()):
                 for para in section.paragraphs:
-                    out.append(Passage(ri, report, section, para, path))
+                    out.append(Passage(ri, report, section, para, path, periods.get(para.start, NO_PERIOD)))
     return out

@@ -11,14 +11,14 @@ A question goes: validate → scope (reports it names) → normalise → dense l
 
 from __future__ import annotations
 
-import threading
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date
 
 import numpy as np
 
-from retrieval.answer import Answer, Hit
+from retrieval.answer import Answer, Hit, report_label
 from retrieval.config import Settings
 from retrieval.document import Report, ReportMeta, Section
 from retrieval.errors import InputError
@@ -28,14 +28,30 @@ from retrieval.indexing import LoadedIndex, ensure_index, plan, stale_reports
 from retrieval.lexical import tokenize
 from retrieval.normalize import fold_for_match, normalize_question
 from retrieval.passages import Passage, flatten
-from retrieval.rank import DENSE_WEIGHT, NON_CHINESE_DENSE_WEIGHT, PARAGRAPH_WEIGHT, YEAR_BONUS, fuse
+from retrieval.periods import PLAN, REVIEW
+from retrieval.rank import Ranked
 from retrieval.refusal import RefusalFeatures, is_chinese, is_covered
-from retrieval.scope import detect_scope, mentions_year, question_places, report_years
+from retrieval.scope import detect_scope, mentions_year, question_places
+from retrieval.scoring import PassageScorer, QueryScores
+from retrieval.time_select import (
+    Candidate,
+    coverage_note,
+    keep_timeline_years,
+    kind_mismatch_note,
+    latest_year,
+    nearest_years,
+    newest_at_most,
+    other_years,
+    timeline_strength,
+    uncovered_note,
+    year_pool,
+)
+from retrieval.titles import DATED_KINDS, region_key
+from retrieval.years import QuestionTime, question_time, replace_relative
 
 MODES = ("dense", "lexical", "hybrid")
 MAX_QUESTION_CHARS = 1000  # longer input is rejected with InputError, not truncated silently
 MAX_TOP_K = 50
-CANDIDATES = 50  # per leg, before fusion
 
 
 @dataclass(frozen=True)
@@ -88,11 +104,42 @@ class Retriever:
         self._embedder = embedder
         self._index = index
         self._name = name
-        self._query_lock = threading.Lock()
-        self._idf = _idf_table(index.lexical)
-        self._sentence_tokens: dict[int, list[list[str]]] = {}  # filled on first use per passage
-        self._passage_tokens: dict[int, set[str]] = {}
+        self._scorer = PassageScorer(passages, index, embedder)
         self._fingerprint: tuple | None = None  # corpus files as opened (set by `open`)
+        self._init_time(reports)
+
+    def _init_time(self, reports: list[Report]) -> None:
+        """Per-passage period arrays and per-series coverage, for the year rules of `ask`.
+
+        A series is one region's reports of one kind (盐田区 政府工作报告 2015–2025); 光明新区 and
+        光明区 are one series. Reports of undated kinds (条例) belong to none (-1).
+        """
+        keys: dict[tuple[str | None, str], int] = {}
+        series_of_report = []
+        for r in reports:
+            meta = r.meta
+            if meta.kind in DATED_KINDS and meta.year is not None:
+                key = (region_key(meta.region), meta.kind)
+                series_of_report.append(keys.setdefault(key, len(keys)))
+            else:
+                series_of_report.append(-1)
+        self._series_names = {v: k for k, v in keys.items()}
+        self._pyear = np.array([p.period.year if p.period.year is not None else -1 for p in self._passages],
+                               dtype=np.int64)
+        self._ryear = np.array([p.report.meta.year or -1 for p in self._passages], dtype=np.int64)
+        self._pkind = np.array([_KIND_CODE.get(p.period.kind or "", 0) for p in self._passages], dtype=np.int8)
+        self._pseries = np.array([series_of_report[p.report_index] for p in self._passages], dtype=np.int64)
+        self._report_cover: list[tuple[set[int], set[int]]] = [(set(), set()) for _ in reports]
+        self._series_cover: dict[int, dict[int, set[str]]] = {v: {} for v in keys.values()}
+        for p in self._passages:
+            if p.period.year is None or p.period.kind is None:
+                continue
+            reviewed, planned = self._report_cover[p.report_index]
+            (reviewed if p.period.kind == REVIEW else planned).add(p.period.year)
+            s = series_of_report[p.report_index]
+            if s >= 0:
+                self._series_cover[s].setdefault(p.period.year, set()).add(p.period.kind)
+        self._mention_cache: dict[int, np.ndarray] = {}
 
     # -- construction -------------------------------------------------------------------------
 
@@ -196,9 +243,16 @@ class Retriever:
         reports: Sequence[str] | None = None,
         mode: str = "hybrid",
         offset: int = 0,
+        *,
+        year: int | None = None,
+        today: date | None = None,
     ) -> Answer:
-        """Answer a question: hits ranked offset..offset+top_k; InputError for empty/overlong input."""
-        return self.ask_explained(question, top_k, reports, mode, offset)[0]
+        """Answer a question: hits ranked offset..offset+top_k; InputError for empty/overlong input.
+
+        year: ask about that year only (the CLI's --year, Telegram's year buttons);
+        today: the date relative years (今年, 去年) count from (default: settings.today or the clock).
+        """
+        return self.ask_explained(question, top_k, reports, mode, offset, year=year, today=today)[0]
 
     def ask_explained(
         self,
@@ -207,6 +261,9 @@ class Retriever:
         reports: Sequence[str] | None = None,
         mode: str = "hybrid",
         offset: int = 0,
+        *,
+        year: int | None = None,
+        today: date | None = None,
     ) -> tuple[Answer, RefusalFeatures | None]:
         """`ask`, plus the features the covered/not-covered decision was made on (for calibration)."""
         q = validate_question(question)
@@ -216,6 +273,8 @@ class Retriever:
             raise InputError(f"top_k must be between 1 and {MAX_TOP_K}")
         if offset < 0:
             raise InputError("offset must not be negative")
+        if year is not None and not 1900 <= year <= 2100:
+            raise InputError(f"year must be between 1900 and 2100, got {year}")
         allowed_reports = [self._by_id[self.report(r).meta.report_id] for r in reports] if reports else None
 
         folded = fold_for_match(q)
@@ -223,124 +282,233 @@ class Retriever:
         scope = detect_scope(folded, metas)
         in_scope = [self._by_id[rid] for rid in scope.report_ids] if scope.report_ids else allowed_reports
         scoped = in_scope if in_scope is not None else range(len(self._reports))
-        years = {y for i in scoped for y in report_years(self._reports[i].meta)}
-        report_year = next(iter(years)) if len(years) == 1 else None
-
-        lexical_q = normalize_question(q, report_year=report_year)
-        dense_q = normalize_question(q, report_year=report_year, expand_synonyms=False)
-        mask = None
+        place_mask = None
         if in_scope is not None:
-            mask = np.isin(self._report_of, np.array(sorted(in_scope), dtype=np.int64))
+            place_mask = np.isin(self._report_of, np.array(sorted(in_scope), dtype=np.int64))
 
+        when = question_time(folded, today or self._today(), year=year)
+        reviewed, planned = self._covered_years(scoped)
+        covered_for_intent = reviewed if when.intent == REVIEW else planned
+        relative_map: dict[str, int] = {}
+        relative_fallback = False
+        for word, y in when.relative:
+            target = y
+            if not when.timeline and y not in covered_for_intent and y not in (reviewed | planned):
+                target = newest_at_most(covered_for_intent or (reviewed | planned), y) or y
+                relative_fallback = target != y
+            relative_map[word] = target
+        asked_years = tuple(sorted(set(when.explicit) | set(relative_map.values())))
+
+        text = replace_relative(q, relative_map)
+        lexical_q = normalize_question(text)
+        dense_q = normalize_question(text, expand_synonyms=False)
         chinese = is_chinese(folded)
-        ranked_ids, fused, dense_s, lex_s, qvec = self._rank(dense_q, lexical_q, mode, mask, scope.years, chinese)
-        if len(ranked_ids) == 0:
-            return Answer(question=q, answered=False, hits=[], normalized_question=lexical_q, mode=mode), None
+        qs = self._scorer.query(dense_q, lexical_q, mode, chinese)
+        base = self._scorer.rank(qs, place_mask, asked_years)
+        if len(base.ids) == 0:
+            return Answer(question=q, answered=False, hits=[], normalized_question=lexical_q, mode=mode,
+                          years=when.years), None
 
-        top = self._passages[int(ranked_ids[0])]
         q_tokens = tokenize(lexical_q)
-        features = RefusalFeatures(
-            dense=float(dense_s[0]),
-            coverage=self._coverage(q_tokens, self._tokens_of_passage(int(ranked_ids[0]))),
-            chinese=chinese,
-            year_conflict=_year_conflict(scope.years, top),
-            place_conflict=_place_conflict(folded, [self._reports[i] for i in scoped]),
-        )
-        answered = is_covered(features, mode)
-
         # Place names chose the report; inside a paragraph they would pull the highlight towards any
         # sentence that names the city rather than the one that answers.
         focus = lexical_q
         for place in sorted(set(scope.places) | set(question_places(folded)), key=len, reverse=True):
             focus = focus.replace(place, " ")
-        focus_tokens = tokenize(focus)
+        context = _AskContext(q, qs, q_tokens, tokenize(focus), mode, when, place_mask, scoped, folded)
+
+        if when.timeline:
+            return self._answer_timeline(context, base, asked_years, top_k, offset)
+
+        ranked, note, others, conflict = base, None, (), False
+        if len(asked_years) == 1:
+            y = asked_years[0]
+            tier, tier_kind = self._year_tier(y, when.intent, place_mask)
+            if tier is None:  # no part of any report in scope is about that year
+                conflict = True
+                others = nearest_years(reviewed | planned, y)
+                note = uncovered_note(y, others)
+            else:
+                ranked = self._scorer.rank(qs, tier, asked_years)
+                top = self._passages[int(ranked.ids[0])] if len(ranked.ids) else None
+                if relative_fallback and top is not None:
+                    note = coverage_note(report_label(top.report.meta.title, top.report.meta.year),
+                                         top.period.year or y, top.period.kind)
+                elif top is not None and tier_kind is None:
+                    note = kind_mismatch_note(y, when.intent, top.period.kind)
+                others = self._other_years(base, ranked, when.intent, exclude=(y,))
+        elif not asked_years:
+            ranked, others = self._latest(base, qs, when.intent, place_mask)
+
+        if len(ranked.ids) == 0:
+            ranked = base
+        top_id = int(ranked.ids[0])
+        features = RefusalFeatures(
+            dense=float(ranked.dense[0]),
+            coverage=self._scorer.coverage(q_tokens, top_id),
+            chinese=chinese,
+            year_conflict=conflict,
+            place_conflict=_place_conflict(folded, [self._reports[i] for i in scoped]),
+        )
+        answered = is_covered(features, mode)
         hits = [
-            self._hit(int(ranked_ids[rank]), rank + 1, float(fused[rank]), q, focus_tokens, qvec)
-            for rank in range(offset, min(offset + top_k, len(ranked_ids)))
+            self._hit(int(ranked.ids[rank]), rank + 1, float(ranked.fused[rank]), context)
+            for rank in range(offset, min(offset + top_k, len(ranked.ids)))
         ]
-        answer = Answer(question=q, answered=answered, hits=hits, normalized_question=lexical_q, mode=mode)
+        answer = Answer(
+            question=q, answered=answered, hits=hits, normalized_question=lexical_q, mode=mode,
+            years=when.years, other_years=others, note=note,
+        )
         return answer, features
 
-    def _rank(
-        self, dense_q: str, lexical_q: str, mode: str, mask: np.ndarray | None, years: tuple[int, ...], chinese: bool
-    ):
-        """Candidates from both legs, scored exactly by both, fused; also the query vector."""
-        n = len(self._passages)
-        idx = self._index
-        qvec = None
-        cand: set[int] = set()
-        lex_all = idx.lexical.scores(lexical_q) if mode != "dense" else np.zeros(n, dtype=np.float32)
-        if mask is not None:
-            lex_all = np.where(mask, lex_all, 0.0)
-        if mode != "lexical" and n:
-            with self._query_lock:
-                qvec = self._embedder.encode_queries([dense_q])[0]
-            ids, _ = idx.dense.search(qvec, CANDIDATES, mask)
-            cand.update(int(i) for i in ids)
-            sent_mask = mask[idx.sentence_owner] if mask is not None else None
-            sids, _ = idx.sentence_dense.search(qvec, CANDIDATES, sent_mask)
-            cand.update(int(i) for i in idx.sentence_owner[sids])
-        if mode != "dense":
-            nz = np.flatnonzero(lex_all > 0)
-            if len(nz) > CANDIDATES:
-                nz = nz[np.argpartition(-lex_all[nz], CANDIDATES - 1)[:CANDIDATES]]
-            cand.update(int(i) for i in nz)
-        if not cand:
-            empty = np.zeros(0)
-            return np.zeros(0, dtype=np.int64), empty, empty, empty, qvec
-        ids = np.array(sorted(cand), dtype=np.int64)
-        dense = self._dense_scores(ids, qvec) if qvec is not None else np.zeros(len(ids))
-        lexical = lex_all[ids]
-        bonus = None
-        if years and mode == "hybrid":
-            bonus = np.array([YEAR_BONUS * _mentions_year(self._passages[i], years) for i in ids])
-        weight = DENSE_WEIGHT if chinese else NON_CHINESE_DENSE_WEIGHT
-        r = fuse(ids, dense, lexical, mode=mode, dense_weight=weight, bonus=bonus)
-        return r.ids, r.fused, r.dense, r.lexical, qvec
+    # -- time ---------------------------------------------------------------------------------
 
-    def _sentence_sims(self, pid: int, qvec: np.ndarray) -> np.ndarray:
-        a, b = self._index.first_sentence[pid], self._index.first_sentence[pid + 1]
-        return self._index.sentence_vectors[a:b] @ qvec
+    def _today(self) -> date:
+        if self.settings.today:
+            try:
+                return date.fromisoformat(self.settings.today)
+            except ValueError:
+                raise InputError(f"REPORTQA_TODAY / --today must be a date (YYYY-MM-DD), "
+                                 f"got {self.settings.today!r}") from None
+        return date.today()
 
-    def _dense_scores(self, ids: np.ndarray, qvec: np.ndarray) -> np.ndarray:
-        """Paragraph cosine mixed with its best sentence's cosine (see retrieval.rank)."""
-        idx = self._index
-        para = idx.paragraph_vectors[ids] @ qvec
-        best = np.array([self._sentence_sims(int(i), qvec).max() for i in ids])
-        return PARAGRAPH_WEIGHT * para + (1 - PARAGRAPH_WEIGHT) * best
+    def _covered_years(self, scoped) -> tuple[set[int], set[int]]:
+        """Years the reports in scope review, and years they plan."""
+        reviewed: set[int] = set()
+        planned: set[int] = set()
+        for i in scoped:
+            r, p = self._report_cover[i]
+            reviewed |= r
+            planned |= p
+        return reviewed, planned
 
-    def _coverage(self, q_tokens: list[str], doc_tokens: set[str]) -> float:
-        q = set(q_tokens)
-        total = sum(self._idf(t) for t in q)
-        if total <= 0:
-            return 0.0
-        return sum(self._idf(t) for t in q & doc_tokens) / total
+    def _mentions(self, year: int) -> np.ndarray:
+        """Passages whose text speaks of that year ("2020年"), cached per year."""
+        mask = self._mention_cache.get(year)
+        if mask is None:
+            mask = np.array([mentions_year(p.indexed_text, year) for p in self._passages], dtype=bool)
+            self._mention_cache[year] = mask
+        return mask
 
-    def _tokens_of_passage(self, pid: int) -> set[str]:
-        toks = self._passage_tokens.get(pid)
-        if toks is None:
-            toks = self._passage_tokens[pid] = set(tokenize(self._passages[pid].indexed_text))
-        return toks
+    def _year_tier(self, year: int, intent: str, within: np.ndarray | None) -> tuple[np.ndarray | None, str | None]:
+        """The passages to answer a question about `year` from: the part about that year of the kind
+        asked (review/plan); else any part about it or speaking of it; None when there is none.
+        Returns the mask and the kind it was restricted to (None: any)."""
+        base = within if within is not None else np.ones(len(self._passages), dtype=bool)
+        exact = base & (self._pyear == year) & (self._pkind == _KIND_CODE[intent])
+        if exact.any():
+            return exact, intent
+        undated_of_year = (self._pyear < 0) & (self._ryear == year)
+        loose = base & ((self._pyear == year) | self._mentions(year) | undated_of_year)
+        return (loose, None) if loose.any() else (None, None)
 
-    def _tokens_of_sentences(self, pid: int) -> list[list[str]]:
-        toks = self._sentence_tokens.get(pid)
-        if toks is None:
-            toks = self._sentence_tokens[pid] = [tokenize(s.text) for s in self._passages[pid].sentences]
-        return toks
+    def _candidates(self, ranked: Ranked) -> list[Candidate]:
+        return [
+            Candidate(int(i), float(s), self._passages[int(i)].period.year, self._passages[int(i)].period.kind,
+                      int(self._pseries[int(i)]))
+            for i, s in zip(ranked.ids, ranked.fused, strict=True)
+        ]
 
-    def _hit(
-        self, pid: int, rank: int, score: float, question: str, q_tokens: list[str], qvec: np.ndarray | None
-    ) -> Hit:
+    def _latest(self, base: Ranked, qs: QueryScores, intent: str, within: np.ndarray | None):
+        """No year named: rank within the latest year of the best hit's series that answers as well."""
+        top = self._passages[int(base.ids[0])]
+        series = int(self._pseries[int(base.ids[0])])
+        if top.period.year is None or series < 0:
+            return base, ()
+        pool, kind = year_pool(self._candidates(base), series, intent)
+        latest = latest_year(pool)
+        if latest is None:
+            return base, ()
+        mask = (self._pseries == series) & (self._pyear == latest)
+        if kind is not None:
+            mask &= self._pkind == _KIND_CODE[kind]
+        if within is not None:
+            mask &= within
+        ranked = self._scorer.rank(qs, mask)
+        return (ranked if len(ranked.ids) else base), other_years(pool, [latest])
+
+    def _other_years(self, base: Ranked, ranked: Ranked, intent: str, exclude) -> tuple[int, ...]:
+        if not len(ranked.ids):
+            return ()
+        series = int(self._pseries[int(ranked.ids[0])])
+        if series < 0:
+            return ()
+        pool, _ = year_pool(self._candidates(base), series, intent)
+        return other_years(pool, exclude)
+
+    def _answer_timeline(self, ctx: _AskContext, base: Ranked, asked: tuple[int, ...], top_k: int, offset: int):
+        """One entry per year of the best hit's series, oldest first (see retrieval.time_select)."""
+        top_series = int(self._pseries[int(base.ids[0])])
+        if top_series < 0:  # the best passage is in no dated series: look for the best one that is
+            dated = [int(i) for i in base.ids if self._pseries[int(i)] >= 0]
+            top_series = int(self._pseries[dated[0]]) if dated else -1
+        entries: list[Hit] = []
+        rankings: dict[int, Ranked] = {}
+        missing: list[int] = []
+        if top_series >= 0:
+            series_mask = self._pseries == top_series
+            if ctx.place_mask is not None:
+                series_mask &= ctx.place_mask
+            years = list(asked) or self._series_years(top_series, ctx.when.intent)
+            if ctx.when.last_n and not asked:
+                years = years[-ctx.when.last_n:]
+            strengths: dict[int, float] = {}
+            for y in years:
+                tier, _ = self._year_tier(y, ctx.when.intent, series_mask)
+                if tier is None:
+                    missing.append(y)
+                    continue
+                ranked = self._scorer.rank(ctx.qs, tier, (y,))
+                if not len(ranked.ids):
+                    missing.append(y)
+                    continue
+                pid = int(ranked.ids[0])
+                features = RefusalFeatures(float(ranked.dense[0]), self._scorer.coverage(ctx.q_tokens, pid),
+                                           ctx.qs.chinese, False)
+                if not is_covered(features, ctx.mode):
+                    missing.append(y)
+                    continue
+                rankings[y] = ranked
+                strengths[y] = timeline_strength(features.dense, features.coverage)
+            kept = keep_timeline_years(strengths, explicit=bool(asked))
+            missing.extend(y for y in rankings if y not in kept)
+            for n, y in enumerate(sorted(kept), 1):
+                entries.append(self._hit(int(rankings[y].ids[0]), n, strengths[y], ctx))
+        answered = bool(entries)
+        if entries:
+            newest = rankings[max(kept)]
+            hits = [self._hit(int(newest.ids[r]), r + 1, float(newest.fused[r]), ctx)
+                    for r in range(offset, min(offset + top_k, len(newest.ids)))]
+        else:
+            hits = [self._hit(int(base.ids[r]), r + 1, float(base.fused[r]), ctx)
+                    for r in range(offset, min(offset + top_k, len(base.ids)))]
+        note = None
+        if asked and missing:
+            note = "收录的报告中没有" + "、".join(f"{y}年" for y in sorted(set(missing))) + "的相关内容"
+        years = tuple(asked) if asked else tuple(sorted(e.period for e in entries if e.period is not None))
+        answer = Answer(
+            question=ctx.question, answered=answered, hits=hits, normalized_question=ctx.qs_text, mode=ctx.mode,
+            years=years, other_years=(), note=note, timeline=entries,
+        )
+        return answer, None
+
+    def _series_years(self, series: int, intent: str) -> list[int]:
+        years = self._series_cover[series]
+        wanted = sorted(y for y, kinds in years.items() if intent in kinds)
+        return wanted or sorted(years)
+
+    def _hit(self, pid: int, rank: int, score: float, ctx: _AskContext) -> Hit:
         p = self._passages[pid]
         para = p.paragraph
         sentences = p.sentences
+        qvec = ctx.qs.qvec
         choice = choose_sentence(
             [s.text for s in sentences],
-            question=question,
-            query_tokens=q_tokens,
-            sentence_tokens=self._tokens_of_sentences(pid),
-            idf=self._idf,
-            dense_sims=self._sentence_sims(pid, qvec) if qvec is not None else None,
+            question=ctx.question,
+            query_tokens=ctx.focus_tokens,
+            sentence_tokens=self._scorer.tokens_of_sentences(pid),
+            idf=self._scorer.idf,
+            dense_sims=self._scorer.sentence_sims(pid, qvec) if qvec is not None else None,
         )
         s = sentences[choice.index]
         start, end, text = s.start - para.start, s.end - para.start, s.text
@@ -362,38 +530,37 @@ class Retriever:
             paragraph_index=para.index,
             source_start=para.start,
             source_end=para.end,
+            period=p.period.year,
+            period_kind=p.period.kind,
         )
 
 
-def _mentions_year(p: Passage, years: tuple[int, ...]) -> bool:
-    if report_years(p.report.meta) & set(years):
-        return True
-    return any(mentions_year(p.indexed_text, y) for y in years)
+@dataclass(frozen=True)
+class _AskContext:
+    """What every ranking and hit of one question needs."""
+
+    question: str
+    qs: QueryScores
+    q_tokens: list[str]
+    focus_tokens: list[str]
+    mode: str
+    when: QuestionTime
+    place_mask: np.ndarray | None
+    scoped: Sequence[int]
+    folded: str
+
+    @property
+    def qs_text(self) -> str:
+        return self.question
+
+
+_KIND_CODE = {REVIEW: 1, PLAN: 2}
 
 
 def _place_conflict(folded_question: str, reports: Sequence[Report]) -> bool:
     """The question names a place (from the gazetteer) that none of the reports in scope mentions."""
     places = question_places(folded_question)
     return any(all(place not in r.text for r in reports) for place in places)
-
-
-def _year_conflict(years: tuple[int, ...], top: Passage) -> bool:
-    """The question names years and the best passage is about none of them."""
-    return bool(years) and not _mentions_year(top, years)
-
-
-def _idf_table(lexical):
-    """IDF per token from the lexical index's document frequencies (0 for unknown tokens)."""
-    df = lexical.document_frequencies()
-    n = max(1, len(lexical))
-    cache = {t: float(np.log(1 + (n - d + 0.5) / (d + 0.5))) for t, d in df.items()}
-    unknown = float(np.log(1 + (n + 0.5) / 0.5))
-
-    def idf(token: str) -> float:
-        return cache.get(token, unknown)
-
-    return idf
-
 
 def index_status(settings: Settings) -> IndexStatus:
     """Status of the persisted index without loading the model (for `reportqa index status`)."""

@@ -1,7 +1,8 @@
 """Which reports a question is about: places and years it names, matched against report metadata.
 
 A question that names 衡阳 should be answered from the Hengyang report even when 146 other reports
-are indexed; a question about 2021 should not be answered from a 2019 report. Pure functions.
+are indexed. Which year inside that place's series is `retrieval.years` and `retrieval.periods`'
+job. Pure functions.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from retrieval.document import ReportMeta
+from retrieval.titles import region_key
 
 _YEAR = re.compile(r"(?<!\d)((?:19|20)\d{2})(?=\s*年|\s*年度|(?!\d))")
 _PLACE = re.compile(r"([\u4e00-\u9fff]{2,6}?)(省|自治区|市|新区|区|县)")
@@ -40,14 +42,6 @@ def report_places(meta: ReportMeta) -> frozenset[str]:
             names.add(stem + suffix)
             names.add(stem)
     return frozenset(names)
-
-
-def report_years(meta: ReportMeta) -> set[int]:
-    years = {meta.year} if meta.year else set()
-    for d in (meta.signed, meta.published):
-        if d and d[:4].isdigit() and not years:
-            years.add(int(d[:4]) - 1)  # a report signed in 2020 covers 2019
-    return years
 
 
 def question_years(question: str) -> tuple[int, ...]:
@@ -91,22 +85,37 @@ def mentions_year(text: str, year: int) -> bool:
     return re.search(rf"(?<![\d{_RANGE_END}]){year}(?=\s*年)", text) is not None
 
 
+def _level(region: str | None) -> int:
+    if not region:
+        return 0
+    for suffix, level in (("新区", 3), ("区", 3), ("县", 3), ("市", 2), ("省", 1), ("自治区", 1)):
+        if region.endswith(suffix):
+            return level
+    return 1  # 国务院
+
+
 def detect_scope(question: str, metas: Sequence[ReportMeta]) -> Scope:
-    """Places/years in the question matched against the reports; prefer reports matching both."""
+    """The reports of the places the question names (years are `retrieval.years`' job).
+
+    A report *about* the named place (its region: 深圳市政府工作报告 for 深圳) wins over one whose
+    title merely mentions it (深圳市宝安区…); when the question names places at several levels
+    (深圳市宝安区), the most specific one decides.
+    """
     years = question_years(question)
     places_by_report = {m.report_id: report_places(m) for m in metas}
     named = sorted(
         {p for ps in places_by_report.values() for p in ps if p in question}, key=len, reverse=True
     )
-    candidates = [m for m in metas]
+    candidates = list(metas)
     if named:
-        by_place = [m for m in candidates if places_by_report[m.report_id] & set(named)]
-        if by_place:
-            candidates = by_place
-    if years:
-        by_year = [m for m in candidates if report_years(m) & set(years)]
-        if by_year:
-            candidates = by_year
+        keys = {region_key(p) or p for p in named}
+        by_region = [m for m in metas if m.region and region_key(m.region) in keys]
+        if by_region:
+            top = max(_level(m.region) for m in by_region)
+            candidates = [m for m in by_region if _level(m.region) == top]
+        else:
+            by_place = [m for m in metas if places_by_report[m.report_id] & set(named)]
+            candidates = by_place or candidates
     narrowed = len(candidates) < len(metas)
     return Scope(
         years=years,

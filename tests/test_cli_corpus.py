@@ -84,11 +84,12 @@ def test_show_unknown_section_names_it(corpus: Path):
     assert_error(invoke(corpus, "show", "9.9"), "no section", "9.9", f"reportqa outline {SEED_ID}")
 
 
-def test_reports_list_shows_id_date_and_title(corpus: Path):
+def test_reports_list_shows_region_kind_year_period_date_and_title(corpus: Path):
     result = invoke(corpus, "reports", "list")
     assert result.exit_code == 0, result.stderr
     (line,) = result.stdout.splitlines()
-    assert line.split()[:2] == [SEED_ID, "2020-03-17"] and f"《{SEED_TITLE}》" in line
+    assert line.split()[:5] == [SEED_ID, "衡阳市", "法治政府建设情况报告", "2019", "回顾2019年"]
+    assert "2020-03-17" in line and f"《{SEED_TITLE}》" in line
 
 
 def test_reports_add_validates_shows_the_outline_and_lists_it(corpus: Path):

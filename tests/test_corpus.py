@@ -63,6 +63,7 @@ def test_repo_manifest():
         year=2019,
         region="衡阳市",
         source_url="https://www.hengyang.gov.cn/xxgk/dtxx/tzgg/gsgg/20200402/i1914998.html",
+        kind="法治政府建设情况报告",
     )
     assert discover(CORPUS) == [meta]
 
@@ -136,22 +137,30 @@ def test_discover_a_directory_without_manifest():
     assert len(metas) == len(list(GOV.glob("*.txt")))
     longhua = metas[LONGHUA_FILE.stem]
     assert longhua.title == "深圳市龙华区2019年法治政府建设工作报告"
-    assert (longhua.year, longhua.region, longhua.file) == (2019, "深圳市", LONGHUA_FILE.name)
+    assert (longhua.year, longhua.region, longhua.kind, longhua.file) == (
+        2019, "龙华区", "法治政府建设情况报告", LONGHUA_FILE.name
+    )
     state = metas["国务院政府工作报告_2020年"]
-    assert (state.title, state.year, state.region) == ("国务院政府工作报告", 2020, None)
+    assert (state.title, state.year, state.region, state.kind) == ("国务院政府工作报告", 2020, "国务院", "政府工作报告")
+    assert metas["大鹏新区管委会2014年工作报告_2015"].year == 2014  # the title's year wins over the file suffix
+    assert metas["大鹏新区管委会2014年工作报告_2015"].kind == "政府工作报告"
+    assert metas["南山区政府工作报告（2021年10月17日）_2021"].published == "2021-10-17"
     assert metas["广东省政府工作报告_2014年"].region == "广东省"
     assert metas["2021年龙华区二届人大一次会议政府工作报告_2021"].region == "龙华区"
     luohu = metas["2014年政府工作报告（在深圳市罗湖区第六届人民代表大会第三次会议上）_2014"]
     assert (luohu.title, luohu.region) == (
         "2014年政府工作报告（在深圳市罗湖区第六届人民代表大会第三次会议上）",
-        "深圳市",
+        "罗湖区",  # the most specific place the title names
     )
+    baoan = metas["深圳市宝安区人民政府区长王立德在深圳市宝安区第七届人民代表大会第三次会议上作政府工作报告_2023"]
+    assert (baoan.region, baoan.year) == ("宝安区", 2023)
 
 
 def test_discover_uses_title_comments():
     metas = {m.report_id: m for m in discover(CORPORA / "regulations")}
     assert metas["law_zhongda_xingzheng_juece_2019"].title == "重大行政决策程序暂行条例（国务院令第713号）"
     assert metas["law_zhongda_xingzheng_juece_2019"].year == 2019
+    assert metas["law_zhongda_xingzheng_juece_2019"].kind == "条例"
     (hunan,) = discover(CORPORA / "provincial")
     assert hunan.title.startswith("2026年湖南省政府工作报告") and hunan.region == "湖南省"
 
@@ -167,7 +176,9 @@ def test_meta_from_file_and_region(tmp_path):
         "大鹏新区",
     )
     assert region_of("2023年南山区政府工作报告") == "南山区"
-    assert region_of("国务院政府工作报告") is None
+    assert region_of("国务院政府工作报告") == "国务院"
+    assert region_of("深圳市龙华区2019年法治政府建设工作报告") == "龙华区"
+    assert region_of("关于印发某某办法的通知") is None
 
 
 def test_discover_missing_directory(tmp_path):
@@ -228,10 +239,11 @@ def test_add_report_from_outside(corpus_dir):
     assert meta.report_id == LONGHUA_FILE.stem
     assert meta.file == LONGHUA_FILE.name
     assert meta.title == "深圳市龙华区2019年法治政府建设工作报告"
-    assert (meta.signed, meta.year, meta.region, meta.issuer) == (
+    assert (meta.signed, meta.year, meta.region, meta.kind, meta.issuer) == (
         "2019-12-18",
         2019,
-        "深圳市",
+        "龙华区",
+        "法治政府建设情况报告",
         "深圳市龙华区人民政府",
     )
     assert (corpus_dir / LONGHUA_FILE.name).read_bytes() == LONGHUA_FILE.read_bytes()

@@ -11,13 +11,13 @@ from retrieval.highlight import asks_for_number, choose_sentence
 from retrieval.rank import fuse
 from retrieval.refusal import RefusalFeatures, is_chinese, is_covered
 from retrieval.retriever import MAX_QUESTION_CHARS, validate_question
-from retrieval.scope import detect_scope, report_places, report_years
+from retrieval.scope import detect_scope, report_places
 
 HENGYANG = ReportMeta(
     "hy", "衡阳市2019年度法治政府建设情况报告", "hy.txt", issuer="衡阳市人民政府", year=2019, region="衡阳市"
 )
-LONGHUA19 = ReportMeta("lh19", "深圳市龙华区2019年法治政府建设工作报告", "lh.txt", year=2019)
-LONGHUA20 = ReportMeta("lh20", "2020年龙华区政府工作报告", "lh20.txt", year=2020)
+LONGHUA19 = ReportMeta("lh19", "深圳市龙华区2019年法治政府建设工作报告", "lh.txt", year=2019, region="龙华区")
+LONGHUA20 = ReportMeta("lh20", "2020年龙华区政府工作报告", "lh20.txt", year=2020, region="龙华区")
 NANSHAN = ReportMeta("ns", "2018年南山区政府工作报告", "ns.txt", year=2018)
 
 
@@ -26,20 +26,23 @@ def test_report_places_with_and_without_suffix():
     assert {"龙华区", "龙华", "深圳市"} <= report_places(LONGHUA19)
 
 
-def test_report_year_falls_back_to_signing_year_minus_one():
-    assert report_years(HENGYANG) == {2019}
-    assert report_years(ReportMeta("x", "某报告", "x.txt", signed="2020-03-17")) == {2019}
-
-
-def test_scope_prefers_the_named_place_then_year():
+def test_scope_is_the_named_place_and_leaves_years_to_the_time_rules():
     metas = [HENGYANG, LONGHUA19, LONGHUA20, NANSHAN]
     assert detect_scope("衡阳调解了多少纠纷", metas).report_ids == ("hy",)
-    assert detect_scope("龙华区2020年的工作", metas).report_ids == ("lh20",)
+    assert set(detect_scope("龙华区2020年的工作", metas).report_ids) == {"lh19", "lh20"}
     assert set(detect_scope("龙华区的行政复议", metas).report_ids) == {"lh19", "lh20"}
     unscoped = detect_scope("行政复议收到多少申请", metas)
     assert unscoped.report_ids is None and unscoped.years == ()
-    # a year no report of that place covers does not drop the place's reports
-    assert set(detect_scope("龙华区2025年", metas).report_ids) == {"lh19", "lh20"}
+
+
+def test_scope_prefers_reports_about_the_place_over_titles_that_mention_it():
+    city = ReportMeta("sz23", "深圳市政府工作报告", "sz.txt", year=2023, region="深圳市")
+    district = ReportMeta("ba23", "深圳市宝安区人民政府区长…作政府工作报告", "ba.txt", year=2023, region="宝安区")
+    province = ReportMeta("gd23", "广东省政府工作报告", "gd.txt", year=2023, region="广东省")
+    metas = [city, district, province]
+    assert detect_scope("深圳2022年GDP是多少", metas).report_ids == ("sz23",)
+    assert detect_scope("深圳市宝安区的学位", metas).report_ids == ("ba23",)
+    assert detect_scope("宝安新增多少学位", metas).report_ids == ("ba23",)
 
 
 def test_fuse_hybrid_mixes_both_legs_and_single_modes_follow_their_leg():
