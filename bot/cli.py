@@ -466,7 +466,7 @@ def reports_add(
         int | None, typer.Option("--year", min=1000, max=2999, help="Report year; default: from the title.")
     ] = None,
     region: Annotated[
-        str | None, typer.Option("--region", help="Region (盐田区, 深圳市, 国务院); default: from the title.",
+        str | None, typer.Option("--region", help="Region (南山区, 深圳市, 国务院); default: from the title.",
                                  callback=_text)
     ] = None,
     kind: Annotated[

@@ -118,10 +118,10 @@ def render_answer(answer: Answer, plain: bool) -> Text:
     timeline; after them, the other years that also have an answer.
     """
     out = Text()
-    if answer.note:
-        out.append(f"注 (note): {answer.note}\n", style="bold")
+    note = f"注 (note): {answer.note}\n" if answer.note else ""
     if not answer.answered:
         out.append(NOT_COVERED + "\n", style="bold")
+        out.append(note, style="bold")
         if answer.hits:
             out.append(NEAREST + "\n")
             for hit in answer.hits:
@@ -129,6 +129,7 @@ def render_answer(answer: Answer, plain: bool) -> Text:
                 out.append(hit.citation, style=CITATION_STYLE)
                 out.append(f"  score {hit.score:.3f}\n", style=DIM_STYLE)
         return out
+    out.append(note, style="bold")
     if answer.timeline:
         out.append_text(render_timeline(answer, plain))
         out.append("\n")

@@ -36,7 +36,7 @@ from retrieval.errors import ReportQAError
 LOG_DIR = "telegram"
 DB_FILE = "questions.sqlite3"
 SALT_FILE = "chat-id-salt"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: questions.year (asked for one year by a year button)
 DEFAULT_RETENTION_DAYS = 90
 
 _SCHEMA = """
@@ -50,7 +50,8 @@ CREATE TABLE IF NOT EXISTS questions (
     answered INTEGER NOT NULL,              -- 0: the reports do not cover it
     hits TEXT NOT NULL,                     -- JSON list of the first page's hit references
     vote INTEGER,                           -- +1 👍, -1 👎, NULL none
-    voted_at TEXT
+    voted_at TEXT,
+    year INTEGER                            -- the year a year button asked for; NULL: as asked
 );
 CREATE INDEX IF NOT EXISTS questions_vote ON questions(vote);
 """
@@ -72,6 +73,7 @@ class LoggedQuestion:
     hits: list[dict]
     vote: int | None
     voted_at: str | None
+    year: int | None = None  # asked for this year (a year button)
 
 
 def normalize_question(question: str) -> str:
@@ -157,6 +159,7 @@ class QuestionLog:
                     f"question log {path} is from a newer reportqa (schema {version}); upgrade reportqa"
                 )
             conn.executescript(_SCHEMA)
+            _migrate(conn, version)
             conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
             conn.commit()
         except sqlite3.DatabaseError as exc:
@@ -170,7 +173,7 @@ class QuestionLog:
     def chat_hash(self, chat_id: int) -> str:
         return hmac.new(self._salt, str(chat_id).encode("ascii"), hashlib.sha256).hexdigest()
 
-    def record(self, chat_id: int, chat_kind: str, answer: Answer) -> int:
+    def record(self, chat_id: int, chat_kind: str, answer: Answer, year: int | None = None) -> int:
         """Log a question and its first page of hits; the row id is what the buttons carry."""
         normalized = answer.normalized_question or normalize_question(answer.question)
         row = (
@@ -181,11 +184,12 @@ class QuestionLog:
             normalized,
             int(answer.answered),
             json.dumps(hit_refs(answer), ensure_ascii=False),
+            year,
         )
         with self._lock, self._write():
             cur = self._conn.execute(
                 "INSERT INTO questions (asked_at, chat_hash, chat_kind, question, normalized_question,"
-                " answered, hits) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                " answered, hits, year) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 row,
             )
             return int(cur.lastrowid)
@@ -194,7 +198,7 @@ class QuestionLog:
         with self._lock:
             cur = self._conn.execute(
                 "SELECT id, asked_at, chat_hash, chat_kind, question, normalized_question, answered, hits,"
-                " vote, voted_at FROM questions WHERE id = ?",
+                " vote, voted_at, year FROM questions WHERE id = ?",
                 (row_id,),
             )
             found = cur.fetchone()
@@ -213,7 +217,7 @@ class QuestionLog:
         with self._lock:
             cur = self._conn.execute(
                 "SELECT id, asked_at, chat_hash, chat_kind, question, normalized_question, answered, hits,"
-                " vote, voted_at FROM questions ORDER BY id"
+                " vote, voted_at, year FROM questions ORDER BY id"
             )
             return [_row(r) for r in cur.fetchall()]
 
@@ -258,6 +262,13 @@ class QuestionLog:
             raise QuestionLogError(f"cannot write the question log {self.path}: {exc}") from exc
 
 
+def _migrate(conn: sqlite3.Connection, version: int) -> None:
+    """Bring a log written by an older reportqa up to SCHEMA_VERSION (rows are kept)."""
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(questions)")}
+    if version < 2 and "year" not in columns:
+        conn.execute("ALTER TABLE questions ADD COLUMN year INTEGER")
+
+
 def _row(r: tuple) -> LoggedQuestion:
     return LoggedQuestion(
         row_id=r[0],
@@ -270,6 +281,7 @@ def _row(r: tuple) -> LoggedQuestion:
         hits=json.loads(r[7]),
         vote=r[8],
         voted_at=r[9],
+        year=r[10],
     )
 
 

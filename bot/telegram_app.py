@@ -133,6 +133,8 @@ class RetrieverAPI(Protocol):
         reports: Sequence[str] | None = None,
         mode: str = "hybrid",
         offset: int = 0,
+        *,
+        year: int | None = None,
     ) -> Answer: ...
 
 
@@ -725,24 +727,27 @@ class ReportBot:
 
     def _page(self, answer: Answer, row: int, page: int, vote: int | None) -> tuple[str, InlineKeyboardMarkup]:
         size = self.options.page_size
-        shown = Answer(
-            question=answer.question,
-            answered=answer.answered,
-            hits=answer.hits[:size],
-            normalized_question=answer.normalized_question,
-            mode=answer.mode,
-        )
+        shown = replace(answer, hits=answer.hits[:size])
         if not answer.answered and page == 0:
             text = tm.render_not_covered(shown)
             markup = tm.not_covered_keyboard(shown.hits)
             rows = [list(r) for r in markup.inline_keyboard] if markup else []
+            if answer.other_years:
+                rows.append(tm.year_row(row, answer.other_years))
             return text, InlineKeyboardMarkup([*rows, tm.vote_row(row, vote)])
         top = shown.hits[0] if shown.hits else None
         has_more = len(answer.hits) > size
-        return tm.render_answer(shown, page, size), tm.answer_keyboard(row, page, top, has_more, vote)
+        keyboard = tm.answer_keyboard(row, page, top, has_more, vote, answer.other_years)
+        return tm.render_answer(shown, page, size), keyboard
 
-    async def answer_question(self, bot: Any, target: Target, question: str) -> None:
-        """The whole question flow; always exactly one reply message, in the order asked."""
+    def _ask(self, question: str, year: int | None, **kwargs: Any) -> Answer:
+        """The retriever's answer; `year` only when one was asked for (stand-in retrievers lack it)."""
+        if year is None:
+            return self.retriever.ask(question, **kwargs)
+        return self.retriever.ask(question, year=year, **kwargs)
+
+    async def answer_question(self, bot: Any, target: Target, question: str, year: int | None = None) -> None:
+        """The whole question flow; always exactly one reply (a long timeline: its parts), in order."""
         question = clean_question(question)
         limit = self.options.max_question_chars
         refusal = None
@@ -759,23 +764,25 @@ class ReportBot:
             started = time.perf_counter()
             try:
                 async with self.typing(bot, target):
-                    answer = await asyncio.to_thread(self.retriever.ask, question, top_k=self.options.page_size + 1)
+                    answer = await asyncio.to_thread(self._ask, question, year, top_k=self.options.page_size + 1)
             except ReportQAError as exc:
                 await self.send_html(bot, target, tm.escape(tm.UNUSABLE_QUESTION.format(detail=exc)))
                 return
             except Exception:
                 await self.send_html(bot, target, tm.escape(tm.FAILED))
                 raise
-            first_page = Answer(
-                question=answer.question or question,
-                answered=answer.answered,
-                hits=answer.hits[: self.options.page_size],
-                normalized_question=answer.normalized_question,
-                mode=answer.mode,
+            first_page = replace(
+                answer, question=answer.question or question, hits=answer.hits[: self.options.page_size]
             )
-            row = await asyncio.to_thread(self.log.record, target.chat_id, target.chat_kind, first_page)
+            row = await asyncio.to_thread(self.log.record, target.chat_id, target.chat_kind, first_page, year)
             text, markup = self._page(answer, row, 0, None)
-            await self.send_html(bot, target, text, markup)
+            if answer.answered and answer.timeline:
+                parts = tm.render_timeline_parts(first_page)
+                for part in parts[:-1]:
+                    await self.send_html(bot, target, part)
+                await self.send_html(bot, target, parts[-1], markup)
+            else:
+                await self.send_html(bot, target, text, markup)
             _LOG.info(
                 "question #%d answered=%s hits=%d in %.2fs",
                 row,
@@ -923,6 +930,13 @@ class ReportBot:
                 await self.answer_question(context.bot, target, self.options.examples[index])
             case tm.Noop():
                 await query.answer("已记录")
+            case tm.YearAsk(row, year):
+                logged = await asyncio.to_thread(self.log.get, row)
+                if logged is None:
+                    await query.answer(tm.EXPIRED, show_alert=True)
+                    return
+                await query.answer(f"{year}年")
+                await self.answer_question(context.bot, target, logged.question, year=year)
             case _:
                 await query.answer(tm.EXPIRED, show_alert=True)
 
@@ -935,7 +949,7 @@ class ReportBot:
         async with self._lock(message.chat_id):
             try:
                 answer = await asyncio.to_thread(
-                    self.retriever.ask, logged.question, top_k=size + 1, offset=page * size
+                    self._ask, logged.question, logged.year, top_k=size + 1, offset=page * size
                 )
             except ReportQAError as exc:
                 await query.answer(str(exc), show_alert=True)
@@ -944,13 +958,7 @@ class ReportBot:
                 await query.answer(tm.NO_MORE)
                 return
             await query.answer()
-            answer = Answer(
-                question=logged.question,
-                answered=True,
-                hits=answer.hits,
-                normalized_question=answer.normalized_question,
-                mode=answer.mode,
-            )
+            answer = replace(answer, question=logged.question, answered=True, timeline=None)
             await self.edit_html(message, *self._page(answer, row, page, logged.vote))
 
     async def _find_section(self, key: str, section_id: str) -> tuple[ReportMeta, Section] | None:

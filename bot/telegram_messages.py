@@ -131,7 +131,15 @@ class Noop:
     """A button that only shows a state (e.g. a recorded vote)."""
 
 
-CallbackAction = MorePage | Vote | FullSection | Browse | ReportsPage | Example | Noop
+@dataclass(frozen=True)
+class YearAsk:
+    """Ask logged question `row` again for one year (the year buttons under an answer)."""
+
+    row: int
+    year: int
+
+
+CallbackAction = MorePage | Vote | FullSection | Browse | ReportsPage | Example | Noop | YearAsk
 
 _SID = r"\d{1,4}(?:\.\d{1,4}){0,8}"
 _DECODERS: tuple[tuple[re.Pattern[str], object], ...] = (
@@ -142,6 +150,7 @@ _DECODERS: tuple[tuple[re.Pattern[str], object], ...] = (
     (re.compile(r"r:(\d{1,4})"), lambda m: ReportsPage(int(m[1]))),
     (re.compile(r"q:(\d{1,2})"), lambda m: Example(int(m[1]))),
     (re.compile(r"n"), lambda m: Noop()),
+    (re.compile(r"y:(\d{1,15}):((?:19|20)\d{2})"), lambda m: YearAsk(int(m[1]), int(m[2]))),
 )
 
 
@@ -162,6 +171,8 @@ def encode_callback(action: CallbackAction) -> str:
             data = f"q:{index}"
         case Noop():
             data = "n"
+        case YearAsk(row, year):
+            data = f"y:{row}:{year}"
         case _:
             raise TypeError(f"not a callback action: {action!r}")
     if len(data.encode("utf-8")) > CALLBACK_DATA_LIMIT:
@@ -221,6 +232,8 @@ def render_answer(answer: Answer, page: int = 0, page_size: int = 3) -> str:
     first = page * page_size + 1
     top = hits[0]
     lines = [f"❓ {escape(shorten(answer.question, QUESTION_ECHO))}", ""]
+    if answer.note and page == 0:
+        lines += [f"ℹ️ {escape(answer.note)}", ""]
     lines.append(f"<blockquote>{_passage_html(top)}</blockquote>")
     date = f"（{escape(top.report_date)}）" if top.report_date else ""
     lines.append(f"📄 {first}. 出处：<b>{escape(_hit_citation(top))}</b>{date}")
@@ -237,9 +250,39 @@ def render_answer(answer: Answer, page: int = 0, page_size: int = 3) -> str:
 
 
 def render_not_covered(answer: Answer) -> str:
-    """One sentence; the nearest sections come as buttons (`not_covered_keyboard`)."""
+    """One sentence (and the coverage note); the nearest sections come as buttons (`not_covered_keyboard`)."""
     tail = "下面是最接近的章节，可点开查看：" if answer.hits else "请换个说法再试，或用 /sections 浏览目录。"
-    return f"❓ {escape(shorten(answer.question, QUESTION_ECHO))}\n\n{NOT_COVERED}{tail}"
+    note = f"\n\nℹ️ {escape(answer.note)}" if answer.note else ""
+    return f"❓ {escape(shorten(answer.question, QUESTION_ECHO))}{note}\n\n{NOT_COVERED}{tail}"
+
+
+def render_timeline_parts(answer: Answer, limit: int = PART_LIMIT) -> list[str]:
+    """A question across years: one line per year (its answer sentence in bold, then its citation),
+    oldest first, split into messages under Telegram's limit at year boundaries."""
+    head = [f"❓ {escape(shorten(answer.question, QUESTION_ECHO))}", ""]
+    if answer.note:
+        head += [f"ℹ️ {escape(answer.note)}", ""]
+    head.append(f"📈 历年情况（{len(answer.timeline or [])} 年）：")
+    blocks = []
+    for hit in answer.timeline or []:
+        year = f"{hit.period}年" if hit.period else "—"
+        sentence = escape(shorten(hit.highlight or hit.text, 300))
+        blocks.append(f"<b>{year}</b>：{sentence}\n    📄 {escape(_hit_citation(hit))}")
+    parts: list[str] = []
+    current = "\n".join(head)
+    for block in blocks:
+        if utf16_len(current) + 2 + utf16_len(block) > limit:
+            parts.append(current)
+            current = block
+        else:
+            current = f"{current}\n\n{block}"
+    parts.append(current)
+    return parts
+
+
+def year_row(row: int, years: Sequence[int], limit: int = 6) -> list[InlineKeyboardButton]:
+    """Buttons that ask the same question again for another year (newest first)."""
+    return [_button(f"📅 {y}年", YearAsk(row, y)) for y in list(years)[:limit]]
 
 
 def _section_button_label(hit: Hit) -> str:
@@ -256,8 +299,14 @@ def vote_row(row: int, vote: int | None) -> list[InlineKeyboardButton]:
 
 
 def answer_keyboard(
-    row: int, page: int, top: Hit | None, has_more: bool, vote: int | None = None
+    row: int,
+    page: int,
+    top: Hit | None,
+    has_more: bool,
+    vote: int | None = None,
+    other_years: Sequence[int] = (),
 ) -> InlineKeyboardMarkup:
+    """全文 / paging, the other years that also have an answer, then 👍/👎."""
     nav: list[InlineKeyboardButton] = []
     if page > 0:
         nav.append(_button("◀ 上一页", MorePage(row, page - 1)))
@@ -266,6 +315,9 @@ def answer_keyboard(
     if has_more:
         nav.append(_button("更多结果 ▶", MorePage(row, page + 1)))
     rows = [nav] if nav else []
+    if other_years and page == 0:
+        years = year_row(row, other_years)
+        rows += [years[i : i + 3] for i in range(0, len(years), 3)]
     rows.append(vote_row(row, vote))
     return InlineKeyboardMarkup(rows)
 

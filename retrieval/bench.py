@@ -31,6 +31,7 @@ from retrieval.errors import InputError
 
 SHARED_CORPORA = REPO_ROOT.parent / "shared" / "corpora"
 DEV_QUESTIONS = REPO_ROOT / "corpus" / "eval" / "hengyang-dev.jsonl"
+LIBRARY_QUESTIONS = REPO_ROOT / "corpus" / "eval" / "library-dev.jsonl"
 SEED_REPORT = "hengyang-2019-fazhi"
 
 
@@ -174,6 +175,34 @@ def hengyang_at_scale(retriever) -> dict:
     }
 
 
+def library_latency(retriever, path: Path = LIBRARY_QUESTIONS) -> dict:
+    """Warm latency of the year-aware questions (each at its own `today`), timelines separately."""
+    from datetime import date
+
+    from retrieval.evaluate import load_questions
+
+    questions = load_questions(path)
+    times: dict[str, list[float]] = {"all": [], "timeline": []}
+    for q in [questions[0], *questions]:  # the first one again: warm
+        today = date.fromisoformat(q.today) if q.today else None
+        t = time.perf_counter()
+        retriever.ask(q.question, today=today)
+        ms = (time.perf_counter() - t) * 1000
+        times["all"].append(ms)
+        if q.timeline:
+            times["timeline"].append(ms)
+    times["all"] = times["all"][1:]
+    return {
+        f"library questions ({len(times['all'])}, {path.name}) warm p50 / p95 ms": (
+            f"{statistics.median(times['all']):.1f} / {_percentile(times['all'], 95):.1f}"
+        ),
+        f"  of which timelines ({len(times['timeline'])}) p50 / p95 ms": (
+            f"{statistics.median(times['timeline']):.1f} / {_percentile(times['timeline'], 95):.1f}"
+            if times["timeline"] else "-"
+        ),
+    }
+
+
 def hnsw_recall(retriever, k: int = 10) -> dict:
     """Recall@k of an HNSW graph vs exact search over the same paragraph vectors, and both latencies."""
     from retrieval.dense import DenseIndex
@@ -219,6 +248,7 @@ def run_bench(settings: Settings | None = None, full_corpora: bool = False) -> B
             (home / "full" / "models").symlink_to(settings.models_dir.resolve(), target_is_directory=True)
             row, retriever = bench_corpus("full", full, skip_invalid=True)
             row.extra.update(hengyang_at_scale(retriever))
+            row.extra.update(library_latency(retriever))
             row.extra.update(hnsw_recall(retriever))
             report.rows.append(row)
     report.peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

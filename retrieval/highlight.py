@@ -22,6 +22,7 @@ W_DENSE = 5.0  # per unit of raw cosine (sentence cosines within a paragraph dif
 W_LEXICAL = 1.0
 W_TYPE = 0.1
 W_UNIT = 0.3  # the question's unit (多少件 → 件) follows a number in the sentence: "152件"
+W_VALUE = 0.3  # the measure asked about is followed by its value: "实现地区生产总值1100.7亿元"
 
 _NUMBER_QUESTION = re.compile(
     r"多少|几[个件次名项家人年月天所场份起批条宗万亿%]?|多长|多久|多大|多高|比例|比率|百分之|[成通参考胜]\w?率|"
@@ -32,6 +33,37 @@ _NUMBER_QUESTION = re.compile(
 )
 _QUESTION_UNIT = re.compile(r"(?:多少|几)\s*([个件次名项家人年月天所场份起批条宗亩元册期轮座])")
 _HAS_NUMBER = re.compile(r"\d|[一二三四五六七八九十百千万亿两]+[个件次名项家人年月天所场份起批条宗]")
+
+
+_QUESTION_WORDS = re.compile(
+    r"是多少|有多少|多少|几[个件次名项家人年月天所]?|是什么|什么|怎么样|怎么|如何|哪些|哪个|分别|各是|各为|"
+    r"相比|对比|一下|情况|变化|趋势|历年|每年|这几年|近几年|为多少|达到|实现|要|将|计划|目标|预期|"
+    r"[呢吗啊呀的了是有和与及或在比差约共]"
+)
+_TERM = re.compile(r"[\u4e00-\u9fff]{2,}|[A-Za-z]{2,}")
+_PERCENT_QUESTION = re.compile(r"增长|增速|增幅|下降|提高|率|比重|百分|%|占")
+_VALUE_GAP = r"[^。！？；;，,\d]{0,6}?"
+_AMOUNT = r"\d[\d,.]*\s*(?:多|余)?\s*(?:万亿|亿|万|千)?\s*[\u4e00-\u9fffA-Za-z]"
+_PERCENT = r"\d[\d,.]*\s*(?:%|％|个百分点|倍|成)"
+
+
+def measure_terms(question: str) -> tuple[str, ...]:
+    """What a figure question asks the value of: its content words (地区生产总值, 新增就业, 学位),
+    from the lexical query with place names and years already taken out."""
+    text = _QUESTION_WORDS.sub(" ", question)
+    terms = [t for t in _TERM.findall(text) if not t.isascii() or len(t) >= 2]
+    return tuple(dict.fromkeys(terms))
+
+
+def states_value(sentence: str, terms: Sequence[str], allow_percent: bool) -> bool:
+    """A term of the question is followed (within a few characters) by a number with a unit:
+    本地生产总值3206.57亿元, 新增就业20.7万人 — not 占地区生产总值的35% unless a share is asked."""
+    value = f"(?:{_AMOUNT}|{_PERCENT})" if allow_percent else f"(?!{_PERCENT}){_AMOUNT}"
+    return any(term in sentence and re.search(re.escape(term) + _VALUE_GAP + value, sentence) for term in terms)
+
+
+def asks_for_share(question: str) -> bool:
+    return bool(_PERCENT_QUESTION.search(question))
 
 
 @dataclass(frozen=True)
@@ -73,8 +105,13 @@ def choose_sentence(
     sentence_tokens: Sequence[Sequence[str]],
     idf: Callable[[str], float],
     dense_sims: np.ndarray | None = None,
+    value_terms: Sequence[str] = (),
 ) -> SentenceChoice:
-    """The best-scoring sentence of a paragraph for a question."""
+    """The best-scoring sentence of a paragraph for a question.
+
+    value_terms: the measures a figure question asks about (`measure_terms`); a sentence stating
+    one's value scores W_VALUE more.
+    """
     if not sentences:
         return SentenceChoice(0, 0.0)
     want_number = asks_for_number(question)
@@ -89,5 +126,7 @@ def choose_sentence(
             scores[i] += W_TYPE
         if unit_re is not None and unit_re.search(s):
             scores[i] += W_UNIT
+        if want_number and value_terms and states_value(s, value_terms, asks_for_share(question)):
+            scores[i] += W_VALUE
     best = int(np.argmax(scores))
     return SentenceChoice(best, float(scores[best]))

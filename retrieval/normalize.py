@@ -59,6 +59,12 @@ COLLOQUIAL_TO_OFFICIAL: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("跑腿", ("最多跑一次", "政务服务")),
     ("网上办事", ("互联网+政务服务", "政务服务")),
     ("政府公开信息", ("政务公开", "政府信息公开")),
+    # Work reports: what citizens call the economy's figures.
+    ("GDP", ("生产总值", "地区生产总值")),
+    ("gdp", ("生产总值", "地区生产总值")),
+    ("经济总量", ("生产总值",)),
+    ("经济增长", ("生产总值", "增长")),
+    ("经济增速", ("生产总值", "增长")),
 )
 
 # Relative year words → offset from the report's year. Each word has the characters before it that

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import date
 
 import numpy as np
@@ -22,7 +22,7 @@ from retrieval.answer import Answer, Hit, report_label
 from retrieval.config import Settings
 from retrieval.document import Report, ReportMeta, Section
 from retrieval.errors import InputError
-from retrieval.highlight import choose_sentence
+from retrieval.highlight import asks_for_number, asks_for_share, choose_sentence, measure_terms
 from retrieval.index_store import IndexStore
 from retrieval.indexing import LoadedIndex, ensure_index, plan, stale_reports
 from retrieval.lexical import tokenize
@@ -47,11 +47,15 @@ from retrieval.time_select import (
     year_pool,
 )
 from retrieval.titles import DATED_KINDS, region_key
-from retrieval.years import QuestionTime, question_time, replace_relative
+from retrieval.years import QuestionTime, question_time, replace_relative, strip_years
 
 MODES = ("dense", "lexical", "hybrid")
 MAX_QUESTION_CHARS = 1000  # longer input is rejected with InputError, not truncated silently
 MAX_TOP_K = 50
+# No year named: how far the newest years may fall short of the best passage of any year (strength:
+# dense cosine + token coverage) and how many newer years are tried. Tuned on library-dev's tune half.
+LATEST_MARGIN = 0.45
+LATEST_STEPS = 4
 
 
 @dataclass(frozen=True)
@@ -111,7 +115,7 @@ class Retriever:
     def _init_time(self, reports: list[Report]) -> None:
         """Per-passage period arrays and per-series coverage, for the year rules of `ask`.
 
-        A series is one region's reports of one kind (盐田区 政府工作报告 2015–2025); 光明新区 and
+        A series is one region's reports of one kind (南山区 政府工作报告 2014–2025); 光明新区 and
         光明区 are one series. Reports of undated kinds (条例) belong to none (-1).
         """
         keys: dict[tuple[str | None, str], int] = {}
@@ -301,6 +305,10 @@ class Retriever:
 
         text = replace_relative(q, relative_map)
         lexical_q = normalize_question(text)
+        if scope.report_ids is not None:
+            # The place chose the reports; inside them its name only favours sentences that repeat it
+            # (刚刚过去的2019年，是罗湖区…) over the one with the figure.
+            lexical_q = _without(lexical_q, scope.places)
         dense_q = normalize_question(text, expand_synonyms=False)
         chinese = is_chinese(folded)
         qs = self._scorer.query(dense_q, lexical_q, mode, chinese)
@@ -315,7 +323,11 @@ class Retriever:
         focus = lexical_q
         for place in sorted(set(scope.places) | set(question_places(folded)), key=len, reverse=True):
             focus = focus.replace(place, " ")
-        context = _AskContext(q, qs, q_tokens, tokenize(focus), mode, when, place_mask, scoped, folded)
+        yearless_q = _without(normalize_question(strip_years(text)), scope.places if scope.report_ids else ())
+        yearless_focus = _without(yearless_q, question_places(folded))
+        value = (measure_terms(yearless_focus), asks_for_share(folded)) if asks_for_number(folded) else None
+        context = _AskContext(q, qs, q_tokens, tokenize(focus), mode, when, place_mask, scoped, folded,
+                              yearless_q, tokenize(yearless_focus), value)
 
         if when.timeline:
             return self._answer_timeline(context, base, asked_years, top_k, offset)
@@ -329,16 +341,21 @@ class Retriever:
                 others = nearest_years(reviewed | planned, y)
                 note = uncovered_note(y, others)
             else:
-                ranked = self._scorer.rank(qs, tier, asked_years)
+                narrower = place_mask is None or tier.sum() < place_mask.sum()
+                if narrower and tier.sum() < len(self._passages):
+                    ranked = self._scorer.rank(context.yearless(self._scorer), tier, (), context.value)
+                    context = replace(context, focus_tokens=context.yearless_focus)
+                else:
+                    ranked = self._scorer.rank(qs, tier, asked_years)
                 top = self._passages[int(ranked.ids[0])] if len(ranked.ids) else None
                 if relative_fallback and top is not None:
                     note = coverage_note(report_label(top.report.meta.title, top.report.meta.year),
                                          top.period.year or y, top.period.kind)
                 elif top is not None and tier_kind is None:
                     note = kind_mismatch_note(y, when.intent, top.period.kind)
-                others = self._other_years(base, ranked, when.intent, exclude=(y,))
+                others = self._other_years(base, ranked, when.intent, (y,), q_tokens)
         elif not asked_years:
-            ranked, others = self._latest(base, qs, when.intent, place_mask)
+            ranked, others = self._latest(base, context, when.intent, place_mask, q_tokens)
 
         if len(ranked.ids) == 0:
             ranked = base
@@ -402,42 +419,72 @@ class Retriever:
         loose = base & ((self._pyear == year) | self._mentions(year) | undated_of_year)
         return (loose, None) if loose.any() else (None, None)
 
-    def _candidates(self, ranked: Ranked) -> list[Candidate]:
-        return [
-            Candidate(int(i), float(s), self._passages[int(i)].period.year, self._passages[int(i)].period.kind,
-                      int(self._pseries[int(i)]))
-            for i, s in zip(ranked.ids, ranked.fused, strict=True)
-        ]
+    def _candidates(self, ranked: Ranked, q_tokens: list[str]) -> list[Candidate]:
+        out = []
+        for i, fused, dense in zip(ranked.ids, ranked.fused, ranked.dense, strict=True):
+            pid = int(i)
+            period = self._passages[pid].period
+            strength = timeline_strength(float(dense), self._scorer.coverage(q_tokens, pid))
+            out.append(Candidate(pid, float(fused), period.year, period.kind, int(self._pseries[pid]), strength))
+        return out
 
-    def _latest(self, base: Ranked, qs: QueryScores, intent: str, within: np.ndarray | None):
-        """No year named: rank within the latest year of the best hit's series that answers as well."""
+    def _latest(self, base: Ranked, ctx: _AskContext, intent: str, within: np.ndarray | None, q_tokens: list[str]):
+        """No year named: the newest year of the best hit's series that answers (see time_select).
+
+        A question whose strong candidates span several years asks for a figure every report gives:
+        it is answered from the newest year of the series whose best passage is nearly as strong as
+        the best passage of any year, stepping back a year at a time. A question only one year
+        answers well is answered from that year.
+        """
         top = self._passages[int(base.ids[0])]
         series = int(self._pseries[int(base.ids[0])])
         if top.period.year is None or series < 0:
             return base, ()
-        pool, kind = year_pool(self._candidates(base), series, intent)
+        cands = self._candidates(base, q_tokens)
+        pool, kind = year_pool(cands, series, intent)
         latest = latest_year(pool)
         if latest is None:
             return base, ()
-        mask = (self._pseries == series) & (self._pyear == latest)
-        if kind is not None:
-            mask &= self._pkind == _KIND_CODE[kind]
-        if within is not None:
-            mask &= within
-        ranked = self._scorer.rank(qs, mask)
+        mask_of = self._series_mask(series, kind, within)
+        pool_years = {c.year for c in pool}
+        if len(pool_years) >= 2:
+            best = max(c.strength for c in cands if c.series == series)
+            newer = [y for y in self._series_years(series, kind or intent) if y > latest]
+            for y in sorted(newer, reverse=True)[:LATEST_STEPS]:
+                ranked = self._scorer.rank(ctx.qs, mask_of(y), (), ctx.value)
+                if len(ranked.ids) and self._strength(ranked, q_tokens) >= best - LATEST_MARGIN:
+                    return ranked, other_years(pool, [y])
+        ranked = self._scorer.rank(ctx.qs, mask_of(latest), (), ctx.value)
         return (ranked if len(ranked.ids) else base), other_years(pool, [latest])
 
-    def _other_years(self, base: Ranked, ranked: Ranked, intent: str, exclude) -> tuple[int, ...]:
+    def _series_mask(self, series: int, kind: str | None, within: np.ndarray | None):
+        """year → mask of the series' passages about that year (of that kind, if given)."""
+        base = self._pseries == series
+        if kind is not None:
+            base = base & (self._pkind == _KIND_CODE[kind])
+        if within is not None:
+            base = base & within
+
+        def of(year: int) -> np.ndarray:
+            return base & (self._pyear == year)
+
+        return of
+
+    def _strength(self, ranked: Ranked, q_tokens: list[str]) -> float:
+        return timeline_strength(float(ranked.dense[0]), self._scorer.coverage(q_tokens, int(ranked.ids[0])))
+
+    def _other_years(self, base: Ranked, ranked: Ranked, intent: str, exclude, q_tokens: list[str]) -> tuple[int, ...]:
         if not len(ranked.ids):
             return ()
         series = int(self._pseries[int(ranked.ids[0])])
         if series < 0:
             return ()
-        pool, _ = year_pool(self._candidates(base), series, intent)
+        pool, _ = year_pool(self._candidates(base, q_tokens), series, intent)
         return other_years(pool, exclude)
 
     def _answer_timeline(self, ctx: _AskContext, base: Ranked, asked: tuple[int, ...], top_k: int, offset: int):
         """One entry per year of the best hit's series, oldest first (see retrieval.time_select)."""
+        ctx = replace(ctx, focus_tokens=ctx.yearless_focus)
         top_series = int(self._pseries[int(base.ids[0])])
         if top_series < 0:  # the best passage is in no dated series: look for the best one that is
             dated = [int(i) for i in base.ids if self._pseries[int(i)] >= 0]
@@ -458,7 +505,7 @@ class Retriever:
                 if tier is None:
                     missing.append(y)
                     continue
-                ranked = self._scorer.rank(ctx.qs, tier, (y,))
+                ranked = self._scorer.rank(ctx.yearless(self._scorer), tier, (), ctx.value)
                 if not len(ranked.ids):
                     missing.append(y)
                     continue
@@ -509,6 +556,7 @@ class Retriever:
             sentence_tokens=self._scorer.tokens_of_sentences(pid),
             idf=self._scorer.idf,
             dense_sims=self._scorer.sentence_sims(pid, qvec) if qvec is not None else None,
+            value_terms=ctx.value[0] if ctx.value else (),
         )
         s = sentences[choice.index]
         start, end, text = s.start - para.start, s.end - para.start, s.text
@@ -548,6 +596,18 @@ class _AskContext:
     place_mask: np.ndarray | None
     scoped: Sequence[int]
     folded: str
+    yearless_q: str  # the lexical query without its year words (for rankings inside one year)
+    yearless_focus: list[str]  # highlight tokens without them
+    value: tuple[tuple[str, ...], bool] | None  # a figure question: (measure terms, shares allowed)
+
+    def yearless(self, scorer: PassageScorer) -> QueryScores:
+        """The query's scores with the year words taken out of the lexical leg (computed once)."""
+        cached = self._yearless.get("qs")
+        if cached is None:
+            cached = self._yearless["qs"] = scorer.with_lexical(self.qs, self.yearless_q)
+        return cached
+
+    _yearless: dict = field(default_factory=dict)
 
     @property
     def qs_text(self) -> str:
@@ -555,6 +615,14 @@ class _AskContext:
 
 
 _KIND_CODE = {REVIEW: 1, PLAN: 2}
+
+
+def _without(text: str, words: Sequence[str]) -> str:
+    """The text with the given words (longest first) blanked out; unchanged if that leaves nothing."""
+    out = text
+    for word in sorted(words, key=len, reverse=True):
+        out = out.replace(word, " ")
+    return out if out.strip() else text
 
 
 def _place_conflict(folded_question: str, reports: Sequence[Report]) -> bool:

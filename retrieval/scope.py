@@ -18,6 +18,8 @@ from retrieval.titles import region_key
 
 _YEAR = re.compile(r"(?<!\d)((?:19|20)\d{2})(?=\s*年|\s*年度|(?!\d))")
 _PLACE = re.compile(r"([\u4e00-\u9fff]{2,6}?)(省|自治区|市|新区|区|县)")
+NATIONAL = "国务院"  # the region of national reports (国务院政府工作报告)
+_NATIONAL = re.compile(r"全国|中国|我国|国家的|国内生产总值|国务院")
 _GENERIC_PLACE_WORDS = ("我市", "全市", "本市", "市区", "城区", "全区", "我区", "县市", "辖区", "全省", "我省")
 
 
@@ -106,6 +108,8 @@ def detect_scope(question: str, metas: Sequence[ReportMeta]) -> Scope:
     named = sorted(
         {p for ps in places_by_report.values() for p in ps if p in question}, key=len, reverse=True
     )
+    if _NATIONAL.search(question) and any(m.region == NATIONAL for m in metas):
+        named.append(NATIONAL)
     candidates = list(metas)
     if named:
         keys = {region_key(p) or p for p in named}

@@ -4,8 +4,9 @@ A city's shelf holds the same kind of passage for every year (全年实现地区
 review). Rules, decided here and applied by `retrieval.retriever`:
 
 - No year named → the latest year whose passages answer about as well as the best one
-  (`latest_year`: fused score ≥ STRONG_SHARE of the best, in the best hit's series, preferring the
-  part the question asks for — review or plan); the others are offered (`other_years`).
+  (`latest_year`: strength — dense cosine + token coverage, comparable across reports — within
+  STRONG_MARGIN of the best, in the best hit's series, preferring the part the question asks for,
+  review or plan); the others are offered (`other_years`).
 - A year named → the part of the series about that year (see `Retriever`); not covered when none is;
   the nearest covered years are suggested (`nearest_years`).
 - 去年/今年 past the newest report → the newest year that has it, with a note (`coverage_note`).
@@ -18,9 +19,10 @@ from dataclasses import dataclass
 
 from retrieval.periods import PLAN, REVIEW
 
-# A year "has an answer" when its best candidate scores at least this share of the best candidate's
-# fused score (hybrid scale 0..1). Tuned on the tune half of corpus/eval/library-dev.jsonl.
-STRONG_SHARE = 0.75
+# A year "has an answer" when its best candidate's strength is within this margin of the strongest
+# candidate's. Fused scores do not do: one rare word (a literal "GDP") makes one report an outlier.
+# Tuned on the tune half of corpus/eval/library-dev.jsonl.
+STRONG_MARGIN = 0.3
 NEAREST = 3  # years suggested when a named year is not covered
 
 
@@ -31,24 +33,25 @@ class Candidate:
     year: int | None  # period year
     kind: str | None  # period kind
     series: int  # series id (-1: not part of a dated series)
+    strength: float = 0.0  # dense cosine + token coverage (`timeline_strength`)
 
 
-def strong(cands: Sequence[Candidate], share: float = STRONG_SHARE) -> list[Candidate]:
-    """Candidates scoring at least `share` of the best one (the best included)."""
+def strong(cands: Sequence[Candidate], margin: float = STRONG_MARGIN) -> list[Candidate]:
+    """Candidates whose strength is within `margin` of the strongest (the strongest included)."""
     if not cands:
         return []
-    best = max(c.score for c in cands)
-    floor = best * share if best > 0 else best
-    return [c for c in cands if c.score >= floor]
+    best = max(c.strength for c in cands)
+    return [c for c in cands if c.strength >= best - margin]
 
 
-def year_pool(cands: Sequence[Candidate], series: int, intent: str, share: float = STRONG_SHARE
+def year_pool(cands: Sequence[Candidate], series: int, intent: str, margin: float = STRONG_MARGIN
               ) -> tuple[list[Candidate], str | None]:
     """Strong dated candidates of one series, of the intended kind if there are any (else of any kind).
 
     Returns the pool and the kind it was restricted to (None: any kind).
     """
-    pool = [c for c in strong(cands, share) if c.series == series and c.year is not None]
+    in_series = [c for c in cands if c.series == series and c.year is not None]
+    pool = strong(in_series, margin)
     wanted = [c for c in pool if c.kind == intent]
     if wanted:
         return wanted, intent
@@ -109,7 +112,7 @@ def kind_mismatch_note(year: int, wanted: str, found: str | None) -> str | None:
 
 # A timeline year is kept when its best passage is nearly as strong as the strongest year's
 # (dense cosine + token coverage, both comparable across years). Tuned on the tune half.
-TIMELINE_MARGIN = 0.15
+TIMELINE_MARGIN = 0.3
 
 
 def timeline_strength(dense: float, coverage: float) -> float:

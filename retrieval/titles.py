@@ -1,7 +1,7 @@
 """What a report's title says about it: year, region, kind and a delivery date. Pure functions.
 
 Staff add reports by dropping files; the title (from the text's title line, or the file name) is
-all that tells 盐田区2023年政府工作报告 from 深圳市政府工作报告 of another year:
+all that tells 2023年南山区政府工作报告 from 深圳市政府工作报告 of another year:
 
     describe_title("2014年政府工作报告（在深圳市罗湖区第六届人民代表大会第三次会议上）")
     → TitleFacts(year=2014, region="罗湖区", kind="政府工作报告", date=None)

@@ -1,6 +1,6 @@
 """The time a question asks about: years it names, relative years, ranges, "across years", plan or fact.
 
-    when = question_time("去年盐田的GDP增长了多少？", today=date(2026, 12, 2))
+    when = question_time("去年南山的GDP增长了多少？", today=date(2026, 12, 2))
     when.years == (2025,), when.intent == "review", when.timeline is False
 
 Pure functions; `today` always comes from the caller (REPORTQA_TODAY / --today / the clock).
@@ -48,7 +48,7 @@ _ACROSS = re.compile(
 )
 _PLAN_WORDS = re.compile(
     r"目标|计划|预期|安排|打算|规划|力争|争取|准备|下一步|接下来|今后|未来|即将|将要|将会|要做|"
-    r"(?<![即])将(?![近军领士])"
+    r"(?<![即])将(?![近军领士])|(?<![主需重只必想紧])要(?![求点素闻事])"
 )
 
 
@@ -134,6 +134,18 @@ def question_time(text: str, today: date, *, year: int | None = None) -> Questio
     years = tuple(sorted(set(explicit) | {y for _, y in relative}))
     timeline = len(years) >= 2 or bool(_ACROSS.search(text)) or n is not None
     return QuestionTime(years, explicit, relative, question_intent(text), timeline, n, today)
+
+
+def strip_years(text: str) -> str:
+    """The text without its year expressions (2019—2021年, 2022年, 二〇二二年, 今年 …).
+
+    Once the passages are restricted to one year, the year's words only favour sentences that repeat
+    them (刚刚过去的2019年…) over the one that states the figure.
+    """
+    text = _RANGE.sub(" ", text)
+    text = re.sub(rf"(?<![\d{_CN_DIGIT}]){_YEAR_TOKEN}\s*年度?", " ", text)
+    text = _RELATIVE.sub(" ", text)
+    return text if text.strip() else text
 
 
 def replace_relative(text: str, years: dict[str, int]) -> str:

@@ -27,7 +27,7 @@ SEED_ID = "hengyang-2019-fazhi"
 SEED_CITATION = "《衡阳市2019年度法治政府建设情况报告》"
 JSON_FIELDS = {
     "rank", "score", "report_id", "report_title", "report_date", "section_id", "section_label",
-    "section_title", "citation", "text", "highlight", "highlight_start", "highlight_end",
+    "section_title", "citation", "text", "highlight", "highlight_start", "highlight_end", "period", "period_kind",
 }  # fmt: skip
 
 
@@ -85,7 +85,8 @@ def test_ask_json_has_the_documented_shape(home: Path):
     lines = out(proc).splitlines()
     assert len(lines) == 1
     obj = json.loads(lines[0])
-    assert set(obj) == {"question", "answered", "results"}
+    assert set(obj) == {"question", "answered", "results", "years", "other_years", "note", "timeline"}
+    assert obj["years"] == [2019] and obj["timeline"] is None and obj["note"] is None
     assert obj["question"] == SAMPLE and obj["answered"] is True
     assert [r["rank"] for r in obj["results"]] == [1, 2]
     for r in obj["results"]:

@@ -58,11 +58,13 @@ def test_paging_and_json_shape(retriever):
         (h.section_id, h.paragraph_index) for h in second.hits
     }
     d = first.to_dict()
-    assert set(d) == {"question", "answered", "results"}
+    assert set(d) == {"question", "answered", "results", "years", "other_years", "note", "timeline"}
     assert set(d["results"][0]) == {
         "rank", "score", "report_id", "report_title", "report_date", "section_id", "section_label",
         "section_title", "citation", "text", "highlight", "highlight_start", "highlight_end",
+        "period", "period_kind",
     }
+    assert (d["results"][0]["period"], d["results"][0]["period_kind"]) == (2019, "review")
 
 
 def test_report_and_section_access(retriever):
