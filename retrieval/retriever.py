@@ -409,14 +409,17 @@ class Retriever:
 
     def _year_tier(self, year: int, intent: str, within: np.ndarray | None) -> tuple[np.ndarray | None, str | None]:
         """The passages to answer a question about `year` from: the part about that year of the kind
-        asked (review/plan); else any part about it or speaking of it; None when there is none.
+        asked (review/plan); else any part about it; None when there is none.
         Returns the mask and the kind it was restricted to (None: any)."""
         base = within if within is not None else np.ones(len(self._passages), dtype=bool)
         exact = base & (self._pyear == year) & (self._pkind == _KIND_CODE[intent])
         if exact.any():
             return exact, intent
-        undated_of_year = (self._pyear < 0) & (self._ryear == year)
-        loose = base & ((self._pyear == year) | self._mentions(year) | undated_of_year)
+        # A report with periods covers a year only through a part about it: 2012年 mentioned in passing
+        # by a 2015 report does not make that report cover 2012. Reports without periods (no kind or
+        # year known) cover what they speak of.
+        undated = self._pyear < 0
+        loose = base & ((self._pyear == year) | (undated & (self._mentions(year) | (self._ryear == year))))
         return (loose, None) if loose.any() else (None, None)
 
     def _candidates(self, ranked: Ranked, q_tokens: list[str]) -> list[Candidate]:
