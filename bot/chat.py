@@ -25,10 +25,14 @@ if TYPE_CHECKING:
 
 PROMPT = "reportqa> "
 HELP = """\
-Type a question (中文 or English) and press Enter.
+Type a question (中文 or English) and press Enter. Follow-ups build on the last question:
+那2017年呢？ / 福田区呢？ / 固定资产投资呢？ / 增长了多少？ / 还有呢 — the answer shows how it was understood.
   /more              next results for the last question
   /section ID [REP]  print a whole section, e.g. /section 7.1
   /report            list the reports; /report ID [ID …] limits questions to them; /report all clears
+  /region [NAME]     limit questions to one region (南山区, 深圳市 …); /region all clears
+  /year [YEAR]       answer for one year; /year all clears
+  /reset             forget the conversation (follow-ups start fresh; the limits stay)
   /help              this text
   /quit              leave (Ctrl-D / Ctrl-C work too)"""
 
@@ -45,6 +49,9 @@ class ChatSession:
     last_question: str | None = None
     offset: int = 0
     last_report_id: str | None = None  # the report of the last answer's top hit
+    region: str | None = None  # /region: the session's own scope
+    year: int | None = None  # /year
+    history: list = field(default_factory=list)  # the conversation's turns (retrieval.followup.Turn)
 
     def say(self, text: str | Text, style: str | None = None) -> None:
         print_block(self.console, text, style=style)
@@ -65,31 +72,62 @@ class ChatSession:
         return True
 
     def ask(self, question: str) -> None:
-        answer = self.retriever.ask(
-            question, top_k=self.top_k, reports=self.report_filter or None, mode=self.mode, offset=0
+        from retrieval.followup import remember
+
+        answer, turn = self.retriever.converse(
+            question, self.history, top_k=self.top_k, reports=self.report_filter or None, mode=self.mode,
+            region=self.region, year=self.year,
         )
-        self.last_question, self.offset = question, 0
+        self.history = remember(self.history, turn)
+        self.last_question, self.offset = turn.understood_as, turn.offset
         if answer.hits:
             self.last_report_id = answer.hits[0].report_id
+        if answer.followup == "more" and not answer.hits:
+            self.say(NO_MORE)
+            return
         self.say(render_answer(answer, is_plain(self.console)))
 
     def more(self, _arg: str) -> bool:
         if self.last_question is None:
             self.say("ask a question first; /more shows its next results")
             return True
-        offset = self.offset + self.top_k
-        answer = self.retriever.ask(
-            self.last_question,
-            top_k=self.top_k,
-            reports=self.report_filter or None,
-            mode=self.mode,
-            offset=offset,
-        )
-        if not answer.hits:
-            self.say(NO_MORE)
+        self.ask("还有呢")
+        return True
+
+    def region_command(self, arg: str) -> bool:
+        name = arg.strip()
+        if not name:
+            self.say("regions: " + "、".join(self.retriever.regions))
+            self.say(f"questions go to: {self.region or 'all regions'}")
             return True
-        self.offset = offset
-        self.say(render_answer(answer, is_plain(self.console)))
+        if name.lower() in ("all", "*"):
+            self.region = None
+            self.say("questions go to: all regions")
+            return True
+        self.region = self.retriever.resolve_region(name)  # InputError for an unknown region
+        self.history = []
+        self.say(f"questions go to: {self.region}")
+        return True
+
+    def year_command(self, arg: str) -> bool:
+        value = arg.strip()
+        if not value:
+            self.say(f"year: {self.year or 'as asked'}")
+            return True
+        if value.lower() in ("all", "*"):
+            self.year = None
+            self.say("year: as asked")
+            return True
+        if not (value.isdigit() and 1900 <= int(value) <= 2100):
+            raise InputError(f"/year needs a year such as 2019, not {value!r}")
+        self.year = int(value)
+        self.say(f"year: {self.year}")
+        return True
+
+    def reset(self, _arg: str) -> bool:
+        self.history = []
+        self.last_question, self.offset = None, 0
+        self.say("conversation forgotten; the next question starts fresh")
         return True
 
     def section(self, arg: str) -> bool:
@@ -128,6 +166,7 @@ class ChatSession:
             self.retriever.report(report_id)  # InputError for an unknown id, before changing anything
         self.report_filter = ids
         self.last_question = None
+        self.history = []
         self.say(f"questions go to: {', '.join(ids)}")
         return True
 
@@ -167,6 +206,9 @@ COMMANDS: dict[str, Callable[[ChatSession, str], bool]] = {
     "section": ChatSession.section,
     "report": ChatSession.report,
     "reports": ChatSession.report,
+    "region": ChatSession.region_command,
+    "year": ChatSession.year_command,
+    "reset": ChatSession.reset,
     "help": ChatSession.help,
     "?": ChatSession.help,
     "quit": ChatSession.quit,

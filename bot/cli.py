@@ -281,6 +281,10 @@ def ask(
         int | None,
         typer.Option("--year", min=1900, max=2100, help="Answer for this year (e.g. one of the other years offered)."),
     ] = None,
+    region: Annotated[
+        str | None,
+        typer.Option("--region", help="Only this region's reports (南山区, 深圳市, 国务院 …).", callback=_text),
+    ] = None,
 ) -> None:
     """Answer a question with cited report passages (exit codes: see ASK_HELP)."""
     from bot.cli_input import check_question
@@ -288,18 +292,18 @@ def ask(
     state = _state(ctx)
     reports = list(report) if report else None
     if question == "-":
-        code = _ask_stream(state, top_k, reports, mode.value, as_json, year)
+        code = _ask_stream(state, top_k, reports, mode.value, as_json, year, region)
         raise typer.Exit(code)
     question = check_question(question)
     retriever = _open_retriever(state.corpus_settings())
-    answer = retriever.ask(question, top_k=top_k, reports=reports, mode=mode.value, year=year)
+    answer = retriever.ask(question, top_k=top_k, reports=reports, mode=mode.value, year=year, region=region)
     _show_answer(answer, as_json)
     raise typer.Exit(EXIT_OK if answer.answered else EXIT_NOT_COVERED)
 
 
-def _show_answer(answer: Answer, as_json: bool) -> None:
+def _show_answer(answer: Answer, as_json: bool, extra: dict | None = None) -> None:
     if as_json:
-        _write_json(answer.to_dict())
+        _write_json({**answer.to_dict(), **(extra or {})})
         return
     from bot.cli_render import is_plain, make_console, print_block, render_answer
 
@@ -309,13 +313,21 @@ def _show_answer(answer: Answer, as_json: bool) -> None:
 
 
 def _ask_stream(
-    state: CliState, top_k: int, reports: list[str] | None, mode: str, as_json: bool, year: int | None = None
+    state: CliState,
+    top_k: int,
+    reports: list[str] | None,
+    mode: str,
+    as_json: bool,
+    year: int | None = None,
+    region: str | None = None,
 ) -> int:
     """Questions from stdin, answers in order; the model loads once, at the first askable line."""
     from bot.cli_input import read_question_lines
+    from retrieval.followup import remember
 
     retriever: Retriever | None = None
     any_error = any_not_covered = False
+    dialogues: dict[str, list] = {}  # conversation id → its turns
     for line in read_question_lines(sys.stdin.buffer):
         error = line.error
         answer = None
@@ -325,20 +337,28 @@ def _ask_stream(
                 for report_id in reports or ():
                     retriever.report(report_id)  # an unknown --report fails once, not on every line
             try:
-                answer = retriever.ask(line.question, top_k=top_k, reports=reports, mode=mode, year=year)
+                if line.conversation is None:
+                    answer = retriever.ask(line.question, top_k=top_k, reports=reports, mode=mode, year=year,
+                                           region=region)
+                else:
+                    history = dialogues.setdefault(line.conversation, [])
+                    answer, turn = retriever.converse(line.question, history, top_k=top_k, reports=reports,
+                                                      mode=mode, year=year, region=region)
+                    dialogues[line.conversation] = remember(history, turn)
             except InputError as e:
                 error = f"line {line.number}: {e}"
+        extra = {"conversation": line.conversation} if line.conversation is not None else {}
         if answer is None:
             any_error = True
             if as_json:
-                _write_json({"question": line.question, "answered": False, "results": [], "error": error})
+                _write_json({"question": line.question, "answered": False, "results": [], "error": error, **extra})
             else:
                 _error_line(error or f"line {line.number}: cannot be asked")
             continue
         any_not_covered |= not answer.answered
         if not as_json:
             _print(f"问 (Q{line.number}): {answer.question}")
-        _show_answer(answer, as_json)
+        _show_answer(answer, as_json, extra)
     if any_error:
         return EXIT_ERROR
     return EXIT_NOT_COVERED if any_not_covered else EXIT_OK
@@ -568,13 +588,20 @@ def eval_command(
 ) -> None:
     """Section-level top-1, recall@3, MRR@10, refusal precision/recall, answer-sentence hit rate.
 
+    Library questions (with "report", "today", "timeline") are scored on the report level; a file
+    with a "conversation" field per line is a dialogue set, played turn by turn (follow-ups).
+
     A SQuAD-style .json file (e.g. ../shared/benchmarks/cmrc2018/cmrc2018_dev.json) is a passage benchmark
     instead: its contexts are indexed on their own and passage R@1/R@5/MRR@10 are printed per mode.
     """
     from retrieval.evaluate import evaluate_questions, evaluate_squad, is_squad_file, load_questions
+    from retrieval.evaluate_dialogues import evaluate_dialogues, is_dialogue_file, load_dialogues
 
     modes = [m.value for m in mode] if mode else [Mode.hybrid.value]
-    if is_squad_file(file):
+    if is_dialogue_file(file):
+        dialogues = load_dialogues(file)
+        result = evaluate_dialogues(_open_retriever(_state(ctx).corpus_settings()), dialogues, source=str(file))
+    elif is_squad_file(file):
         result = evaluate_squad(file, _state(ctx).corpus_settings(), modes, progress=sys.stderr.isatty())
     else:
         questions = load_questions(file)  # a malformed file fails before the model loads

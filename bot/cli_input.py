@@ -50,16 +50,41 @@ class InputLine:
     number: int  # 1-based
     question: str | None  # the decoded line; None when it is not UTF-8 or too long to keep
     error: str | None  # why the line cannot be asked, None if it can
+    conversation: str | None = None  # a JSON-object line's "conversation" id: lines sharing it are a dialogue
+
+
+def _json_line(number: int, text: str) -> InputLine:
+    """A `{"conversation": "…", "question": "…"}` line (conversation optional)."""
+    import json
+
+    try:
+        obj = json.loads(text)
+    except ValueError:
+        return InputLine(number, None, f"line {number}: starts with {{ but is not a JSON object")
+    if not isinstance(obj, dict) or not isinstance(obj.get("question"), str):
+        return InputLine(number, None, f'line {number}: a JSON line needs a "question" string')
+    conversation = obj.get("conversation")
+    if conversation is not None and not isinstance(conversation, str | int):
+        return InputLine(number, None, f'line {number}: "conversation" must be a string')
+    conversation = None if conversation is None else str(conversation)
+    try:
+        return InputLine(number, check_question(obj["question"]), None, conversation)
+    except InputError as e:
+        keep = obj["question"] if len(obj["question"]) <= max_question_chars() else None
+        return InputLine(number, keep, f"line {number}: {e}", conversation)
 
 
 def read_question_lines(stream: BinaryIO) -> Iterator[InputLine]:
     """One InputLine per line of a byte stream, read as it arrives (a pipe partner gets answers as it writes).
 
+    A line is a question, or a JSON object `{"conversation": "id", "question": "…"}`: lines with the
+    same conversation id are one dialogue, in order (follow-ups are understood from the previous line).
+
     Lines are read with a byte cap, so a gigabyte without a newline costs bounded memory: anything
     longer than 4 bytes per allowed character is reported as too long and skipped to its newline.
     """
     limit = max_question_chars()
-    cap = 4 * limit + 8
+    cap = 8 * limit + 256  # a JSON line escapes each character in up to 6 bytes, plus its keys
     number = 0
     while True:
         raw = stream.readline(cap)
@@ -79,6 +104,9 @@ def read_question_lines(stream: BinaryIO) -> Iterator[InputLine]:
             text = raw.decode("utf-8").rstrip("\r\n")
         except UnicodeDecodeError:
             yield InputLine(number, None, f"line {number}: not UTF-8 text (binary data?)")
+            continue
+        if text.lstrip().startswith("{"):
+            yield _json_line(number, text)
             continue
         try:
             question = check_question(text)

@@ -118,6 +118,12 @@ def render_answer(answer: Answer, plain: bool) -> Text:
     timeline; after them, the other years that also have an answer.
     """
     out = Text()
+    if answer.understood_as and answer.understood_as != answer.question:
+        out.append(f"理解为 (understood as): {answer.understood_as}\n", style=DIM_STYLE)
+    if answer.ambiguous:
+        others = "、".join(answer.ambiguous[1:])
+        out.append(f"按{answer.ambiguous[0]}回答；也可能是 (also): {others} — --region NAME / /region NAME\n",
+                   style="bold")
     note = f"注 (note): {answer.note}\n" if answer.note else ""
     if not answer.answered:
         out.append(NOT_COVERED + "\n", style="bold")

@@ -36,7 +36,8 @@ from retrieval.errors import ReportQAError
 LOG_DIR = "telegram"
 DB_FILE = "questions.sqlite3"
 SALT_FILE = "chat-id-salt"
-SCHEMA_VERSION = 2  # 2: questions.year (asked for one year by a year button)
+SCHEMA_VERSION = 3  # 2: questions.year; 3: questions.understood_as, conversations
+DEFAULT_CONVERSATION_MINUTES = 30
 DEFAULT_RETENTION_DAYS = 90
 
 _SCHEMA = """
@@ -51,9 +52,18 @@ CREATE TABLE IF NOT EXISTS questions (
     hits TEXT NOT NULL,                     -- JSON list of the first page's hit references
     vote INTEGER,                           -- +1 👍, -1 👎, NULL none
     voted_at TEXT,
-    year INTEGER                            -- the year a year button asked for; NULL: as asked
+    year INTEGER,                           -- the year a year button asked for; NULL: as asked
+    understood_as TEXT                      -- the standalone question searched (a follow-up rewritten)
 );
 CREATE INDEX IF NOT EXISTS questions_vote ON questions(vote);
+CREATE TABLE IF NOT EXISTS conversations (  -- one per chat (per forum topic in groups)
+    chat_hash TEXT NOT NULL,                -- HMAC of the chat id, as above
+    thread INTEGER NOT NULL,                -- forum topic id, 0 outside topics
+    updated_at TEXT NOT NULL,               -- ISO 8601 UTC of the last turn
+    turns TEXT NOT NULL,                    -- JSON list of the last turns (retrieval.followup.Turn)
+    scope TEXT NOT NULL,                    -- JSON: {"report": id, "region": name} chosen with /report
+    PRIMARY KEY (chat_hash, thread)
+);
 """
 
 
@@ -74,6 +84,7 @@ class LoggedQuestion:
     vote: int | None
     voted_at: str | None
     year: int | None = None  # asked for this year (a year button)
+    understood_as: str | None = None  # the standalone question searched, when it differs
 
 
 def normalize_question(question: str) -> str:
@@ -185,11 +196,12 @@ class QuestionLog:
             int(answer.answered),
             json.dumps(hit_refs(answer), ensure_ascii=False),
             year,
+            answer.understood_as if answer.understood_as and answer.understood_as != answer.question else None,
         )
         with self._lock, self._write():
             cur = self._conn.execute(
                 "INSERT INTO questions (asked_at, chat_hash, chat_kind, question, normalized_question,"
-                " answered, hits, year) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                " answered, hits, year, understood_as) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 row,
             )
             return int(cur.lastrowid)
@@ -198,7 +210,7 @@ class QuestionLog:
         with self._lock:
             cur = self._conn.execute(
                 "SELECT id, asked_at, chat_hash, chat_kind, question, normalized_question, answered, hits,"
-                " vote, voted_at, year FROM questions WHERE id = ?",
+                " vote, voted_at, year, understood_as FROM questions WHERE id = ?",
                 (row_id,),
             )
             found = cur.fetchone()
@@ -217,7 +229,7 @@ class QuestionLog:
         with self._lock:
             cur = self._conn.execute(
                 "SELECT id, asked_at, chat_hash, chat_kind, question, normalized_question, answered, hits,"
-                " vote, voted_at, year FROM questions ORDER BY id"
+                " vote, voted_at, year, understood_as FROM questions ORDER BY id"
             )
             return [_row(r) for r in cur.fetchall()]
 
@@ -228,11 +240,58 @@ class QuestionLog:
         """
         if days < 1:
             raise QuestionLogError(f"retention must be at least 1 day, not {days}")
+        self._delete_conversations("updated_at < ?", (_cutoff(days, now),))
         return self._delete("asked_at < ?", (_cutoff(days, now),))
 
     def forget_chat(self, chat_id: int) -> int:
-        """Delete every question of one chat (a user's request to be forgotten); returns how many."""
+        """Delete every question and the conversation memory of one chat (a user's request to be
+        forgotten); returns how many questions."""
+        self._delete_conversations("chat_hash = ?", (self.chat_hash(chat_id),))
         return self._delete("chat_hash = ?", (self.chat_hash(chat_id),))
+
+    # ------------------------------------------------------------ conversation memory
+
+    def conversation(
+        self, chat_id: int, thread: int | None, max_age_minutes: float = DEFAULT_CONVERSATION_MINUTES,
+        now: datetime | None = None,
+    ) -> tuple[list[dict], dict]:
+        """The chat's remembered turns (none once older than `max_age_minutes`) and its scope."""
+        with self._lock:
+            found = self._conn.execute(
+                "SELECT updated_at, turns, scope FROM conversations WHERE chat_hash = ? AND thread = ?",
+                (self.chat_hash(chat_id), thread or 0),
+            ).fetchone()
+        if found is None:
+            return [], {}
+        updated_at, turns, scope = found
+        fresh = datetime.fromisoformat(updated_at) >= (now or datetime.now(UTC)) - timedelta(minutes=max_age_minutes)
+        return (json.loads(turns) if fresh else []), json.loads(scope)
+
+    def save_conversation(
+        self, chat_id: int, thread: int | None, turns: list[dict] | None = None, scope: dict | None = None
+    ) -> None:
+        """Replace the chat's turns and/or scope (None: keep what is stored)."""
+        key = (self.chat_hash(chat_id), thread or 0)
+        with self._lock, self._write():
+            row = self._conn.execute(
+                "SELECT turns, scope FROM conversations WHERE chat_hash = ? AND thread = ?", key
+            ).fetchone()
+            old_turns, old_scope = (json.loads(row[0]), json.loads(row[1])) if row else ([], {})
+            self._conn.execute(
+                "INSERT INTO conversations (chat_hash, thread, updated_at, turns, scope) VALUES (?, ?, ?, ?, ?)"
+                " ON CONFLICT(chat_hash, thread) DO UPDATE SET updated_at = excluded.updated_at,"
+                " turns = excluded.turns, scope = excluded.scope",
+                (*key, _now(), json.dumps(old_turns if turns is None else turns, ensure_ascii=False),
+                 json.dumps(old_scope if scope is None else scope, ensure_ascii=False)),
+            )
+
+    def reset_conversation(self, chat_id: int, thread: int | None) -> None:
+        """Forget the chat's turns (/reset); its scope stays."""
+        self.save_conversation(chat_id, thread, turns=[])
+
+    def _delete_conversations(self, where: str, args: tuple) -> int:
+        with self._lock, self._write():
+            return int(self._conn.execute(f"DELETE FROM conversations WHERE {where}", args).rowcount)
 
     def stats(self) -> tuple[int, str | None, str | None]:
         """(rows, oldest asked_at, newest asked_at)."""
@@ -267,6 +326,8 @@ def _migrate(conn: sqlite3.Connection, version: int) -> None:
     columns = {row[1] for row in conn.execute("PRAGMA table_info(questions)")}
     if version < 2 and "year" not in columns:
         conn.execute("ALTER TABLE questions ADD COLUMN year INTEGER")
+    if version < 3 and "understood_as" not in columns:
+        conn.execute("ALTER TABLE questions ADD COLUMN understood_as TEXT")
 
 
 def _row(r: tuple) -> LoggedQuestion:
@@ -282,6 +343,7 @@ def _row(r: tuple) -> LoggedQuestion:
         vote=r[8],
         voted_at=r[9],
         year=r[10],
+        understood_as=r[11],
     )
 
 

@@ -78,11 +78,12 @@ from telegram.ext import (
 from telegram.request import HTTPXRequest
 
 from bot import telegram_messages as tm
-from bot.question_log import DEFAULT_RETENTION_DAYS, QuestionLog
+from bot.question_log import DEFAULT_CONVERSATION_MINUTES, DEFAULT_RETENTION_DAYS, QuestionLog
 from retrieval.answer import Answer
 from retrieval.config import Settings
 from retrieval.document import Report, ReportMeta, Section
 from retrieval.errors import InputError, ReportQAError
+from retrieval.followup import Turn, remember, with_place
 from retrieval.retriever import MAX_QUESTION_CHARS, Retriever
 
 _LOG = logging.getLogger("reportqa.telegram")
@@ -101,6 +102,8 @@ COMMANDS = {
         ("sections", "浏览报告目录"),
         ("about", "已收录的报告"),
         ("ask", "提问（在群聊中使用）"),
+        ("report", "只查某个地区或报告（/report all 恢复）"),
+        ("reset", "忘记之前的对话，重新开始"),
     ],
     "en": [
         ("start", "Start and see example questions"),
@@ -108,6 +111,8 @@ COMMANDS = {
         ("sections", "Browse the reports' sections"),
         ("about", "Which reports are loaded"),
         ("ask", "Ask a question (in groups)"),
+        ("report", "Limit questions to one region or report"),
+        ("reset", "Forget the conversation and start fresh"),
     ],
 }
 
@@ -164,6 +169,7 @@ class BotOptions:
     send_retries: int = 3  # for failures where the request surely did not take effect
     corpus_check_seconds: float = 10.0  # 0: do not watch the corpus
     log_retention_days: int = DEFAULT_RETENTION_DAYS  # 0: keep questions forever
+    conversation_minutes: float = DEFAULT_CONVERSATION_MINUTES  # follow-ups understood within this time
     examples: tuple[str, ...] = tm.EXAMPLE_QUESTIONS
 
 
@@ -173,6 +179,7 @@ _ENV_OPTIONS: dict[str, tuple[str, type, float]] = {
     "REPORTQA_BOT_CONCURRENCY": ("concurrent_updates", int, 1),
     "REPORTQA_CORPUS_CHECK_SECONDS": ("corpus_check_seconds", float, 0),
     "REPORTQA_LOG_RETENTION_DAYS": ("log_retention_days", int, 0),
+    "REPORTQA_CONVERSATION_MINUTES": ("conversation_minutes", float, 0),
     "TELEGRAM_MAX_MESSAGES_PER_SECOND": ("max_messages_per_second", float, 0),
     "TELEGRAM_REQUEST_TIMEOUT": ("request_timeout", float, 1),
 }
@@ -518,6 +525,8 @@ class ReportBot:
         app.add_handler(CommandHandler("sections", self.on_sections))
         app.add_handler(CommandHandler("about", self.on_about))
         app.add_handler(CommandHandler("ask", self.on_ask))
+        app.add_handler(CommandHandler("reset", self.on_reset))
+        app.add_handler(CommandHandler("report", self.on_report))
         app.add_handler(MessageHandler(filters.UpdateType.MESSAGE & filters.TEXT & ~filters.COMMAND, self.on_text))
         app.add_handler(MessageHandler(filters.UpdateType.MESSAGE & private & filters.COMMAND, self.on_unknown))
         app.add_handler(MessageHandler(filters.UpdateType.MESSAGE & non_text, self.on_non_text))
@@ -725,11 +734,13 @@ class ReportBot:
 
     # ---------------------------------------------------------------- answering
 
-    def _page(self, answer: Answer, row: int, page: int, vote: int | None) -> tuple[str, InlineKeyboardMarkup]:
+    def _page(
+        self, answer: Answer, row: int, page: int, vote: int | None, scope: str | None = None
+    ) -> tuple[str, InlineKeyboardMarkup]:
         size = self.options.page_size
         shown = replace(answer, hits=answer.hits[:size])
         if not answer.answered and page == 0:
-            text = tm.render_not_covered(shown)
+            text = tm.render_not_covered(shown, scope)
             markup = tm.not_covered_keyboard(shown.hits)
             rows = [list(r) for r in markup.inline_keyboard] if markup else []
             if answer.other_years:
@@ -738,7 +749,7 @@ class ReportBot:
         top = shown.hits[0] if shown.hits else None
         has_more = len(answer.hits) > size
         keyboard = tm.answer_keyboard(row, page, top, has_more, vote, answer.other_years)
-        return tm.render_answer(shown, page, size), keyboard
+        return tm.render_answer(shown, page, size, scope), keyboard
 
     def _ask(self, question: str, year: int | None, **kwargs: Any) -> Answer:
         """The retriever's answer; `year` only when one was asked for (stand-in retrievers lack it)."""
@@ -746,8 +757,39 @@ class ReportBot:
             return self.retriever.ask(question, **kwargs)
         return self.retriever.ask(question, year=year, **kwargs)
 
-    async def answer_question(self, bot: Any, target: Target, question: str, year: int | None = None) -> None:
-        """The whole question flow; always exactly one reply (a long timeline: its parts), in order."""
+    def _converse(self, target: Target, question: str, year: int | None, fresh: bool) -> tuple[Answer, dict]:
+        """Answer `question` as the next message of the chat's conversation (stored in the log):
+        a follow-up is understood from the remembered turns, the chat's /report scope applies.
+        Returns the answer and the scope used. Runs in a worker thread."""
+        turns, scope = self.log.conversation(target.chat_id, target.thread_id, self.options.conversation_minutes)
+        kwargs: dict[str, Any] = {"top_k": self.options.page_size + 1}
+        if scope.get("report"):
+            kwargs["reports"] = [scope["report"]]
+        if scope.get("region"):
+            kwargs["region"] = scope["region"]
+        converse = getattr(self.retriever, "converse", None)
+        if converse is None:  # a retriever without conversations: every message stands alone
+            return self._ask(question, year, **kwargs), scope
+        history = [] if fresh else [Turn.from_dict(t) for t in turns]
+        answer, turn = converse(question, history, year=year, **kwargs)
+        if not answer.ambiguous or kwargs.get("region") or kwargs.get("reports"):
+            kept = remember([Turn.from_dict(t) for t in turns] if fresh else history, turn)
+            self.log.save_conversation(target.chat_id, target.thread_id, turns=[t.to_dict() for t in kept])
+        return answer, scope
+
+    def _scope_label(self, scope: dict) -> str | None:
+        if scope.get("report"):
+            meta = next((m for m in self.retriever.reports if m.report_id == scope["report"]), None)
+            return f"《{meta.title}》" if meta else scope["report"]
+        return scope.get("region")
+
+    async def answer_question(
+        self, bot: Any, target: Target, question: str, year: int | None = None, fresh: bool = False
+    ) -> None:
+        """The whole question flow; always exactly one reply (a long timeline: its parts), in order.
+
+        fresh: the message is a standalone question already (an answered ask-back), not a follow-up.
+        """
         question = clean_question(question)
         limit = self.options.max_question_chars
         refusal = None
@@ -764,7 +806,7 @@ class ReportBot:
             started = time.perf_counter()
             try:
                 async with self.typing(bot, target):
-                    answer = await asyncio.to_thread(self._ask, question, year, top_k=self.options.page_size + 1)
+                    answer, scope = await asyncio.to_thread(self._converse, target, question, year, fresh)
             except ReportQAError as exc:
                 await self.send_html(bot, target, tm.escape(tm.UNUSABLE_QUESTION.format(detail=exc)))
                 return
@@ -775,7 +817,12 @@ class ReportBot:
                 answer, question=answer.question or question, hits=answer.hits[: self.options.page_size]
             )
             row = await asyncio.to_thread(self.log.record, target.chat_id, target.chat_kind, first_page, year)
-            text, markup = self._page(answer, row, 0, None)
+            label = self._scope_label(scope)
+            if answer.ambiguous and not label:
+                await self.send_html(bot, target, *tm.ask_back_view(first_page, row))
+                _LOG.info("question #%d: asked back (%d regions)", row, len(answer.ambiguous))
+                return
+            text, markup = self._page(answer, row, 0, None, label)
             if answer.answered and answer.timeline:
                 parts = tm.render_timeline_parts(first_page)
                 for part in parts[:-1]:
@@ -841,6 +888,28 @@ class ReportBot:
         question = message.text[entity.length :] if entity else " ".join(context.args or [])
         quote = message.chat.type != ChatType.PRIVATE
         await self.answer_question(context.bot, Target.of(message, quote), question)
+
+    async def on_reset(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        target = Target.of(update.effective_message, quote=False)
+        await asyncio.to_thread(self.log.reset_conversation, target.chat_id, target.thread_id)
+        await self.reply(context.bot, target, tm.escape(tm.RESET_DONE))
+
+    async def on_report(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """/report: buttons to limit the chat to a region or a report; /report all: everything again."""
+        target = Target.of(update.effective_message, quote=False)
+        if context.args and context.args[0].lower() in ("all", "全部", "*"):
+            await self._set_scope(context.bot, target, {})
+            return
+        _, scope = await asyncio.to_thread(self.log.conversation, target.chat_id, target.thread_id)
+        regions = getattr(self.retriever, "regions", [])
+        text, markup = tm.scope_view(self.retriever.reports, regions, self._scope_label(scope))
+        await self.reply(context.bot, target, text, markup)
+
+    async def _set_scope(self, bot: Any, target: Target, scope: dict) -> None:
+        await asyncio.to_thread(self.log.save_conversation, target.chat_id, target.thread_id, [], scope)
+        label = self._scope_label(scope)
+        text = tm.SCOPE_SET.format(label=label) if label else tm.SCOPE_ALL
+        await self.reply(bot, target, tm.escape(text))
 
     async def on_unknown(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         target = Target.of(update.effective_message, quote=False)
@@ -930,13 +999,32 @@ class ReportBot:
                 await self.answer_question(context.bot, target, self.options.examples[index])
             case tm.Noop():
                 await query.answer("已记录")
+            case tm.AskRegion(row, region):
+                logged = await asyncio.to_thread(self.log.get, row)
+                if logged is None:
+                    await query.answer(tm.EXPIRED, show_alert=True)
+                    return
+                await query.answer(region)
+                standalone = with_place(logged.understood_as or logged.question, region,
+                                        getattr(self.retriever, "known_places", ()))
+                await self.answer_question(context.bot, target, standalone, fresh=True)
+            case tm.ScopeRegion(region):
+                await query.answer(region)
+                await self._set_scope(context.bot, target, {"region": region})
+            case tm.ScopeReport(key) if key in self._reports:
+                await query.answer()
+                await self._set_scope(context.bot, target, {"report": self._reports[key].report_id})
+            case tm.ScopeAll():
+                await query.answer()
+                await self._set_scope(context.bot, target, {})
             case tm.YearAsk(row, year):
                 logged = await asyncio.to_thread(self.log.get, row)
                 if logged is None:
                     await query.answer(tm.EXPIRED, show_alert=True)
                     return
                 await query.answer(f"{year}年")
-                await self.answer_question(context.bot, target, logged.question, year=year)
+                await self.answer_question(context.bot, target, logged.understood_as or logged.question, year=year,
+                                           fresh=True)
             case _:
                 await query.answer(tm.EXPIRED, show_alert=True)
 
@@ -946,10 +1034,15 @@ class ReportBot:
             await query.answer(tm.EXPIRED, show_alert=True)
             return
         size = self.options.page_size
+        target = Target.of(message, quote=False)
+        _, scope = await asyncio.to_thread(self.log.conversation, target.chat_id, target.thread_id)
+        scoped = {k: v for k, v in (("reports", [scope["report"]] if scope.get("report") else None),
+                                    ("region", scope.get("region"))) if v}
         async with self._lock(message.chat_id):
             try:
                 answer = await asyncio.to_thread(
-                    self._ask, logged.question, logged.year, top_k=size + 1, offset=page * size
+                    self._ask, logged.understood_as or logged.question, logged.year, top_k=size + 1,
+                    offset=page * size, **scoped,
                 )
             except ReportQAError as exc:
                 await query.answer(str(exc), show_alert=True)
@@ -958,8 +1051,9 @@ class ReportBot:
                 await query.answer(tm.NO_MORE)
                 return
             await query.answer()
-            answer = replace(answer, question=logged.question, answered=True, timeline=None)
-            await self.edit_html(message, *self._page(answer, row, page, logged.vote))
+            answer = replace(answer, question=logged.question, answered=True, timeline=None,
+                             understood_as=logged.understood_as or "")
+            await self.edit_html(message, *self._page(answer, row, page, logged.vote, self._scope_label(scope)))
 
     async def _find_section(self, key: str, section_id: str) -> tuple[ReportMeta, Section] | None:
         meta = self._reports.get(key)

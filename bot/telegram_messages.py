@@ -55,6 +55,11 @@ NO_MORE = "没有更多结果了。"
 FAILED = "抱歉，处理这个问题时出错了，请稍后再试。"
 UNUSABLE_QUESTION = "这个问题无法处理（{detail}），请用文字重新描述您的问题。"
 SECTION_MISSING = "没有找到这个章节，请用 /sections 浏览目录。"
+ASK_BACK = "您问的是哪个地区？请选择："
+RESET_DONE = "好的，已忘记之前的对话；下一个问题重新开始。"
+SCOPE_SET = "好的，之后的问题只在{label}中查找。发送 /report all 恢复全部报告。"
+SCOPE_ALL = "好的，之后的问题在全部报告中查找。"
+SCOPE_PROMPT = "请选择要查询的地区或报告（当前：{current}）："
 
 
 def escape(text: str) -> str:
@@ -139,7 +144,37 @@ class YearAsk:
     year: int
 
 
-CallbackAction = MorePage | Vote | FullSection | Browse | ReportsPage | Example | Noop | YearAsk
+@dataclass(frozen=True)
+class AskRegion:
+    """Answer logged question `row` in one region (the buttons of an ask-back)."""
+
+    row: int
+    region: str
+
+
+@dataclass(frozen=True)
+class ScopeRegion:
+    """/report: restrict the chat to one region."""
+
+    region: str
+
+
+@dataclass(frozen=True)
+class ScopeReport:
+    """/report: restrict the chat to one report."""
+
+    report_key: str
+
+
+@dataclass(frozen=True)
+class ScopeAll:
+    """/report all: every report again."""
+
+
+CallbackAction = (
+    MorePage | Vote | FullSection | Browse | ReportsPage | Example | Noop | YearAsk | AskRegion | ScopeRegion
+    | ScopeReport | ScopeAll
+)
 
 _SID = r"\d{1,4}(?:\.\d{1,4}){0,8}"
 _DECODERS: tuple[tuple[re.Pattern[str], object], ...] = (
@@ -151,6 +186,10 @@ _DECODERS: tuple[tuple[re.Pattern[str], object], ...] = (
     (re.compile(r"q:(\d{1,2})"), lambda m: Example(int(m[1]))),
     (re.compile(r"n"), lambda m: Noop()),
     (re.compile(r"y:(\d{1,15}):((?:19|20)\d{2})"), lambda m: YearAsk(int(m[1]), int(m[2]))),
+    (re.compile(r"g:(\d{1,15}):(\w{1,12})"), lambda m: AskRegion(int(m[1]), m[2])),
+    (re.compile(r"sg:(\w{1,12})"), lambda m: ScopeRegion(m[1])),
+    (re.compile(r"sr:([0-9a-f]{8})"), lambda m: ScopeReport(m[1])),
+    (re.compile(r"sa"), lambda m: ScopeAll()),
 )
 
 
@@ -173,6 +212,14 @@ def encode_callback(action: CallbackAction) -> str:
             data = "n"
         case YearAsk(row, year):
             data = f"y:{row}:{year}"
+        case AskRegion(row, region):
+            data = f"g:{row}:{region}"
+        case ScopeRegion(region):
+            data = f"sg:{region}"
+        case ScopeReport(key):
+            data = f"sr:{key}"
+        case ScopeAll():
+            data = "sa"
         case _:
             raise TypeError(f"not a callback action: {action!r}")
     if len(data.encode("utf-8")) > CALLBACK_DATA_LIMIT:
@@ -223,7 +270,17 @@ def _hit_citation(hit: Hit) -> str:
     return hit.citation or citation(hit.report_title, hit.section_label, hit.section_title)
 
 
-def render_answer(answer: Answer, page: int = 0, page_size: int = 3) -> str:
+def _context_lines(answer: Answer, scope: str | None) -> list[str]:
+    """How a follow-up was understood, and the chat's scope, under the question."""
+    lines = []
+    if answer.understood_as and answer.understood_as != answer.question:
+        lines.append(f"🔎 理解为：{escape(shorten(answer.understood_as, QUESTION_ECHO))}")
+    if scope:
+        lines.append(f"📍 范围：{escape(scope)}")
+    return lines
+
+
+def render_answer(answer: Answer, page: int = 0, page_size: int = 3, scope: str | None = None) -> str:
     """One answer page: the top hit's passage with the answer in bold, its citation, then up to
     page_size-1 further hits as short citations. Numbers continue across pages."""
     hits = answer.hits[:page_size]
@@ -231,7 +288,7 @@ def render_answer(answer: Answer, page: int = 0, page_size: int = 3) -> str:
         return escape(NO_MORE)
     first = page * page_size + 1
     top = hits[0]
-    lines = [f"❓ {escape(shorten(answer.question, QUESTION_ECHO))}", ""]
+    lines = [f"❓ {escape(shorten(answer.question, QUESTION_ECHO))}", *_context_lines(answer, scope), ""]
     if answer.note and page == 0:
         lines += [f"ℹ️ {escape(answer.note)}", ""]
     lines.append(f"<blockquote>{_passage_html(top)}</blockquote>")
@@ -249,11 +306,40 @@ def render_answer(answer: Answer, page: int = 0, page_size: int = 3) -> str:
     return "\n".join(lines)
 
 
-def render_not_covered(answer: Answer) -> str:
+def render_not_covered(answer: Answer, scope: str | None = None) -> str:
     """One sentence (and the coverage note); the nearest sections come as buttons (`not_covered_keyboard`)."""
     tail = "下面是最接近的章节，可点开查看：" if answer.hits else "请换个说法再试，或用 /sections 浏览目录。"
     note = f"\n\nℹ️ {escape(answer.note)}" if answer.note else ""
-    return f"❓ {escape(shorten(answer.question, QUESTION_ECHO))}{note}\n\n{NOT_COVERED}{tail}"
+    context = "".join(f"\n{line}" for line in _context_lines(answer, scope))
+    return f"❓ {escape(shorten(answer.question, QUESTION_ECHO))}{context}{note}\n\n{NOT_COVERED}{tail}"
+
+
+def ask_back_view(answer: Answer, row: int) -> tuple[str, InlineKeyboardMarkup]:
+    """One short question and a button per candidate region; a tap answers the question there."""
+    lines = [f"❓ {escape(shorten(answer.question, QUESTION_ECHO))}", *_context_lines(answer, None), "", ASK_BACK]
+    buttons = []
+    for region in answer.ambiguous or ():
+        try:
+            buttons.append(_button(region, AskRegion(row, region)))
+        except ValueError:  # a name too long for callback_data: not offered
+            continue
+    return "\n".join(lines), InlineKeyboardMarkup([buttons[i : i + 3] for i in range(0, len(buttons), 3)])
+
+
+def scope_view(metas: Sequence[ReportMeta], regions: Sequence[str], current: str | None,
+               limit: int = REPORTS_PER_PAGE) -> tuple[str, InlineKeyboardMarkup]:
+    """/report: the regions and (the first) reports as buttons, and 全部报告."""
+    rows = []
+    region_buttons = []
+    for region in regions:
+        try:
+            region_buttons.append(_button(f"📍 {region}", ScopeRegion(region)))
+        except ValueError:
+            continue
+    rows += [region_buttons[i : i + 3] for i in range(0, len(region_buttons), 3)]
+    rows += [[_button(shorten(m.title, BUTTON_LABEL), ScopeReport(report_key(m.report_id)))] for m in metas[:limit]]
+    rows.append([_button("📚 全部报告", ScopeAll())])
+    return escape(SCOPE_PROMPT.format(current=current or "全部报告")), InlineKeyboardMarkup(rows)
 
 
 def render_timeline_parts(answer: Answer, limit: int = PART_LIMIT) -> list[str]:

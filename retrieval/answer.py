@@ -63,6 +63,9 @@ class Answer:
     other_years: tuple[int, ...] = ()  # other years that also have an answer, newest first
     note: str | None = None  # what the user should know about coverage (收录的最新报告为…)
     timeline: list[Hit] | None = None  # one entry per year, oldest first, for questions across years
+    understood_as: str = ""  # the standalone question searched (a follow-up rewritten); "" = question
+    followup: str = "fresh"  # how a conversation's message was understood (retrieval.followup kinds)
+    ambiguous: tuple[str, ...] | None = None  # candidate regions when the question names none and several fit
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -73,6 +76,8 @@ class Answer:
             "other_years": list(self.other_years),
             "note": self.note,
             "timeline": [h.to_dict() for h in self.timeline] if self.timeline is not None else None,
+            "understood_as": self.understood_as or self.question,
+            "ambiguous": list(self.ambiguous) if self.ambiguous else None,
         }
 
 

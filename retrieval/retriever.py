@@ -22,6 +22,7 @@ from retrieval.answer import Answer, Hit, report_label
 from retrieval.config import Settings
 from retrieval.document import Report, ReportMeta, Section
 from retrieval.errors import InputError
+from retrieval.followup import MORE, Turn, understand
 from retrieval.highlight import asks_for_number, asks_for_share, choose_sentence, measure_terms
 from retrieval.index_store import IndexStore
 from retrieval.indexing import LoadedIndex, ensure_index, plan, stale_reports
@@ -31,7 +32,7 @@ from retrieval.passages import Passage, flatten
 from retrieval.periods import PLAN, REVIEW
 from retrieval.rank import Ranked
 from retrieval.refusal import RefusalFeatures, is_chinese, is_covered
-from retrieval.scope import detect_scope, mentions_year, question_places
+from retrieval.scope import detect_scope, question_places, report_places
 from retrieval.scoring import PassageScorer, QueryScores
 from retrieval.time_select import (
     Candidate,
@@ -56,6 +57,10 @@ MAX_TOP_K = 50
 # dense cosine + token coverage) and how many newer years are tried. Tuned on library-dev's tune half.
 LATEST_MARGIN = 0.45
 LATEST_STEPS = 4
+# Asking back: with several regions in the corpus and none named, regions whose best passage is within
+# this margin (strength) of the best one are offered. Tuned on dialogues-dev's tune half.
+ASKBACK_MARGIN = 0.1
+ASKBACK_MAX = 4
 
 
 @dataclass(frozen=True)
@@ -143,7 +148,8 @@ class Retriever:
             s = series_of_report[p.report_index]
             if s >= 0:
                 self._series_cover[s].setdefault(p.period.year, set()).add(p.period.kind)
-        self._mention_cache: dict[int, np.ndarray] = {}
+        self._regions_count = len({r.meta.region for r in reports if r.meta.region})
+        self._known_places: tuple[str, ...] | None = None
 
     # -- construction -------------------------------------------------------------------------
 
@@ -250,13 +256,15 @@ class Retriever:
         *,
         year: int | None = None,
         today: date | None = None,
+        region: str | None = None,
     ) -> Answer:
         """Answer a question: hits ranked offset..offset+top_k; InputError for empty/overlong input.
 
         year: ask about that year only (the CLI's --year, Telegram's year buttons);
-        today: the date relative years (今年, 去年) count from (default: settings.today or the clock).
+        today: the date relative years (今年, 去年) count from (default: settings.today or the clock);
+        region: only that region's reports (盐田区, 深圳市 …; a chat's scope, an answered ask-back).
         """
-        return self.ask_explained(question, top_k, reports, mode, offset, year=year, today=today)[0]
+        return self.ask_explained(question, top_k, reports, mode, offset, year=year, today=today, region=region)[0]
 
     def ask_explained(
         self,
@@ -268,6 +276,7 @@ class Retriever:
         *,
         year: int | None = None,
         today: date | None = None,
+        region: str | None = None,
     ) -> tuple[Answer, RefusalFeatures | None]:
         """`ask`, plus the features the covered/not-covered decision was made on (for calibration)."""
         q = validate_question(question)
@@ -280,42 +289,55 @@ class Retriever:
         if year is not None and not 1900 <= year <= 2100:
             raise InputError(f"year must be between 1900 and 2100, got {year}")
         allowed_reports = [self._by_id[self.report(r).meta.report_id] for r in reports] if reports else None
+        if region is not None:
+            in_region = self._region_reports(region)
+            allowed_reports = [i for i in (allowed_reports or in_region) if i in set(in_region)]
 
         folded = fold_for_match(q)
         metas = [self._reports[i].meta for i in (allowed_reports or range(len(self._reports)))]
         scope = detect_scope(folded, metas)
         in_scope = [self._by_id[rid] for rid in scope.report_ids] if scope.report_ids else allowed_reports
-        scoped = in_scope if in_scope is not None else range(len(self._reports))
-        place_mask = None
-        if in_scope is not None:
-            place_mask = np.isin(self._report_of, np.array(sorted(in_scope), dtype=np.int64))
-
         when = question_time(folded, today or self._today(), year=year)
-        reviewed, planned = self._covered_years(scoped)
-        covered_for_intent = reviewed if when.intent == REVIEW else planned
-        relative_map: dict[str, int] = {}
-        relative_fallback = False
-        for word, y in when.relative:
-            target = y
-            if not when.timeline and y not in covered_for_intent and y not in (reviewed | planned):
-                target = newest_at_most(covered_for_intent or (reviewed | planned), y) or y
-                relative_fallback = target != y
-            relative_map[word] = target
-        asked_years = tuple(sorted(set(when.explicit) | set(relative_map.values())))
-
-        text = replace_relative(q, relative_map)
-        lexical_q = normalize_question(text)
-        if scope.report_ids is not None:
-            # The place chose the reports; inside them its name only favours sentences that repeat it
-            # (刚刚过去的2019年，是罗湖区…) over the one with the figure.
-            lexical_q = _without(lexical_q, scope.places)
-        dense_q = normalize_question(text, expand_synonyms=False)
         chinese = is_chinese(folded)
+
+        def prepare(in_scope):
+            """Everything that depends on which reports are in scope: coverage, relative years, queries."""
+            scoped = in_scope if in_scope is not None else range(len(self._reports))
+            place_mask = None
+            if in_scope is not None:
+                place_mask = np.isin(self._report_of, np.array(sorted(in_scope), dtype=np.int64))
+            reviewed, planned = self._covered_years(scoped)
+            relative_map, relative_fallback = _resolve_relative(when, reviewed, planned)
+            asked_years = tuple(sorted(set(when.explicit) | set(relative_map.values())))
+            text = replace_relative(q, relative_map)
+            lexical_q = normalize_question(text)
+            if scope.report_ids is not None:
+                # The place chose the reports; inside them its name only favours sentences that repeat
+                # it (刚刚过去的2019年，是罗湖区…) over the one with the figure.
+                lexical_q = _without(lexical_q, scope.places)
+            return scoped, place_mask, reviewed, planned, relative_fallback, asked_years, text, lexical_q
+
+        scoped, place_mask, reviewed, planned, relative_fallback, asked_years, text, lexical_q = prepare(in_scope)
+        dense_q = normalize_question(text, expand_synonyms=False)
         qs = self._scorer.query(dense_q, lexical_q, mode, chinese)
         base = self._scorer.rank(qs, place_mask, asked_years)
         if len(base.ids) == 0:
             return Answer(question=q, answered=False, hits=[], normalized_question=lexical_q, mode=mode,
                           years=when.years), None
+
+        ambiguous = None
+        if scope.report_ids is None and region is None and not reports and self._regions_count > 1:
+            ambiguous = self._ambiguous_regions(base, tokenize(lexical_q))
+            if ambiguous:  # answer from the best region; the others are offered (asking back)
+                in_scope = self._region_reports(ambiguous[0])
+                scoped, place_mask, reviewed, planned, relative_fallback, asked_years, text, lexical_q = prepare(
+                    in_scope
+                )
+                qs = self._scorer.with_lexical(qs, lexical_q)
+                base = self._scorer.rank(qs, place_mask, asked_years)
+                if len(base.ids) == 0:
+                    return Answer(question=q, answered=False, hits=[], normalized_question=lexical_q, mode=mode,
+                                  years=when.years, ambiguous=ambiguous), None
 
         q_tokens = tokenize(lexical_q)
         # Place names chose the report; inside a paragraph they would pull the highlight towards any
@@ -330,7 +352,8 @@ class Retriever:
                               yearless_q, tokenize(yearless_focus), value)
 
         if when.timeline:
-            return self._answer_timeline(context, base, asked_years, top_k, offset)
+            answer, _ = self._answer_timeline(context, base, asked_years, top_k, offset)
+            return replace(answer, ambiguous=ambiguous), None
 
         ranked, note, others, conflict = base, None, (), False
         if len(asked_years) == 1:
@@ -374,9 +397,93 @@ class Retriever:
         ]
         answer = Answer(
             question=q, answered=answered, hits=hits, normalized_question=lexical_q, mode=mode,
-            years=when.years, other_years=others, note=note,
+            years=when.years, other_years=others, note=note, ambiguous=ambiguous,
         )
         return answer, features
+
+    # -- conversations ------------------------------------------------------------------------
+
+    def converse(
+        self,
+        message: str,
+        history: Sequence[Turn] = (),
+        *,
+        top_k: int = 3,
+        reports: Sequence[str] | None = None,
+        mode: str = "hybrid",
+        today: date | None = None,
+        region: str | None = None,
+        year: int | None = None,
+    ) -> tuple[Answer, Turn]:
+        """Answer a message of a conversation: a follow-up is first understood as a standalone
+        question from the previous turn (`retrieval.followup`); returns the answer (its
+        `understood_as` is what was searched) and the turn to remember.
+
+        region/year/reports: the conversation's own scope (/region, /year, /report). A region picked
+        by asking back becomes part of the standalone question (盐田区 + the question), so follow-ups
+        carry it like any place the user named.
+        """
+        q = validate_question(message)
+        previous = history[-1] if history else None
+        understood = understand(q, previous, self.known_places)
+        if understood.kind == MORE and previous is not None:
+            offset = previous.offset + top_k
+            answer = self.ask(previous.understood_as, top_k, reports, mode, offset, year=previous.year or year,
+                              today=today, region=region)
+            turn = replace(previous, question=q, offset=offset, hits=_refs(answer))
+        else:
+            answer = self.ask(understood.standalone, top_k, reports, mode, 0, year=year, today=today, region=region)
+            turn = Turn(q, understood.standalone, answer.years, self._places_of(understood.standalone),
+                        _refs(answer), 0, region, year)
+        return replace(answer, question=q, understood_as=understood.standalone, followup=understood.kind), turn
+
+    def _places_of(self, text: str) -> tuple[str, ...]:
+        folded = fold_for_match(text)
+        return tuple(p for p in self.known_places if p in folded)
+
+    # -- regions ------------------------------------------------------------------------------
+
+    @property
+    def regions(self) -> list[str]:
+        """The regions the reports are about, in corpus order (衡阳市, 深圳市, 南山区 …)."""
+        return list(dict.fromkeys(r.meta.region for r in self._reports if r.meta.region))
+
+    @property
+    def known_places(self) -> tuple[str, ...]:
+        """Every place name a question may use for a report's region (衡阳市 and 衡阳 …), longest first."""
+        if self._known_places is None:
+            names = {p for r in self._reports for p in report_places(r.meta)}
+            names |= {r.meta.region for r in self._reports if r.meta.region}
+            self._known_places = tuple(sorted(names, key=len, reverse=True))
+        return self._known_places
+
+    def resolve_region(self, name: str) -> str:
+        """The region a name means (光明 → 光明区); InputError naming the known regions."""
+        return self._reports[self._region_reports(name)[-1]].meta.region or name
+
+    def _region_reports(self, region: str) -> list[int]:
+        """Indexes of the reports of a region (光明区 also finds 光明新区); InputError naming the known ones."""
+        key = region_key(fold_for_match(region).strip())
+        found = [i for i, r in enumerate(self._reports) if r.meta.region and region_key(r.meta.region) == key]
+        if not found:
+            known = "、".join(self.regions[:12]) or "none"
+            raise InputError(f"no report is about {region!r} (regions: {known})")
+        return found
+
+    def _ambiguous_regions(self, base: Ranked, q_tokens: list[str]) -> tuple[str, ...] | None:
+        """Regions whose best candidate answers nearly as well as the best one's, best first; None
+        when one region stands out (see ASKBACK_MARGIN)."""
+        best: dict[str, float] = {}
+        for c in self._candidates(base, q_tokens):
+            region = self._reports[int(self._report_of[c.pid])].meta.region
+            if region and c.strength > best.get(region, -1.0):
+                best[region] = c.strength
+        if len(best) < 2:
+            return None
+        ranked = sorted(best, key=lambda r: -best[r])
+        top = best[ranked[0]]
+        close = [r for r in ranked if best[r] >= top - ASKBACK_MARGIN][:ASKBACK_MAX]
+        return tuple(close) if len(close) >= 2 else None
 
     # -- time ---------------------------------------------------------------------------------
 
@@ -399,14 +506,6 @@ class Retriever:
             planned |= p
         return reviewed, planned
 
-    def _mentions(self, year: int) -> np.ndarray:
-        """Passages whose text speaks of that year ("2020年"), cached per year."""
-        mask = self._mention_cache.get(year)
-        if mask is None:
-            mask = np.array([mentions_year(p.indexed_text, year) for p in self._passages], dtype=bool)
-            self._mention_cache[year] = mask
-        return mask
-
     def _year_tier(self, year: int, intent: str, within: np.ndarray | None) -> tuple[np.ndarray | None, str | None]:
         """The passages to answer a question about `year` from: the part about that year of the kind
         asked (review/plan); else any part about it; None when there is none.
@@ -419,12 +518,14 @@ class Retriever:
         # by a 2015 report does not make that report cover 2012. Reports without periods (no kind or
         # year known) cover what they speak of.
         undated = self._pyear < 0
-        loose = base & ((self._pyear == year) | (undated & (self._mentions(year) | (self._ryear == year))))
+        loose = base & ((self._pyear == year) | (undated & (self._scorer.mentions(year) | (self._ryear == year))))
         return (loose, None) if loose.any() else (None, None)
 
-    def _candidates(self, ranked: Ranked, q_tokens: list[str]) -> list[Candidate]:
+    def _candidates(self, ranked: Ranked, q_tokens: list[str], limit: int = 60) -> list[Candidate]:
+        """The best `limit` of a ranking with their period, series and strength (time_select's input)."""
         out = []
-        for i, fused, dense in zip(ranked.ids, ranked.fused, ranked.dense, strict=True):
+        n = min(limit, len(ranked.ids))
+        for i, fused, dense in zip(ranked.ids[:n], ranked.fused[:n], ranked.dense[:n], strict=True):
             pid = int(i)
             period = self._passages[pid].period
             strength = timeline_strength(float(dense), self._scorer.coverage(q_tokens, pid))
@@ -558,7 +659,7 @@ class Retriever:
             query_tokens=ctx.focus_tokens,
             sentence_tokens=self._scorer.tokens_of_sentences(pid),
             idf=self._scorer.idf,
-            dense_sims=self._scorer.sentence_sims(pid, qvec) if qvec is not None else None,
+            dense_sims=self._scorer.sentence_sims(pid, ctx.qs) if qvec is not None else None,
             value_terms=ctx.value[0] if ctx.value else (),
         )
         s = sentences[choice.index]
@@ -618,6 +719,25 @@ class _AskContext:
 
 
 _KIND_CODE = {REVIEW: 1, PLAN: 2}
+
+
+def _refs(answer: Answer) -> tuple[str, ...]:
+    return tuple(f"{h.report_id}#{h.section_id}" for h in answer.hits)
+
+
+def _resolve_relative(when: QuestionTime, reviewed: set[int], planned: set[int]) -> tuple[dict[str, int], bool]:
+    """今年/去年 → the year searched: the year itself when a report in scope covers it, else the newest
+    covered year before it (the caller adds the note). Returns the mapping and whether it fell back."""
+    covered_for_intent = reviewed if when.intent == REVIEW else planned
+    mapping: dict[str, int] = {}
+    fallback = False
+    for word, y in when.relative:
+        target = y
+        if not when.timeline and y not in covered_for_intent and y not in (reviewed | planned):
+            target = newest_at_most(covered_for_intent or (reviewed | planned), y) or y
+            fallback = fallback or target != y
+        mapping[word] = target
+    return mapping, fallback
 
 
 def _without(text: str, words: Sequence[str]) -> str:

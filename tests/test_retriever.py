@@ -43,6 +43,17 @@ def test_colloquial_traditional_and_english_questions(retriever):
     assert "7.1" in [h.section_id for h in english.hits[:3]]
 
 
+def test_relative_years_over_the_seed_alone_answer_from_it_with_a_note(retriever):
+    from datetime import date
+
+    for q in ("去年调解了多少纠纷？", "今年衡阳调解了多少矛盾纠纷？"):
+        ans = retriever.ask(q, today=date(2026, 12, 2))
+        assert ans.answered and "17076" in ans.hits[0].highlight, q
+        assert ans.note == f"收录的最新报告为《{TITLE}》，回顾2019年", q
+    same_year = retriever.ask("去年调解了多少纠纷？", today=date(2020, 3, 30))
+    assert same_year.years == (2019,) and same_year.note is None and "17076" in same_year.hits[0].highlight
+
+
 def test_not_covered_questions_are_refused_with_suggestions(retriever):
     for q in ("今天衡阳天气怎么样？", "2021年衡阳调解了多少纠纷？"):
         ans = retriever.ask(q)

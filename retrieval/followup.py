@@ -1,0 +1,220 @@
+"""Follow-up questions in a conversation, understood as standalone questions. Pure functions.
+
+    prev = Turn.of("2022年盐田区地区生产总值是多少？", places=KNOWN)
+    understand("那2017年呢？", prev, KNOWN).standalone == "2017年盐田区地区生产总值是多少？"
+
+No LLM: a question is taken apart into its years, its place, its subject/measure (topic) and its
+question words (tail); a follow-up names only what changes and the rest is carried over from the
+previous turn's standalone question — the idea of historical query expansion (HQE), made visible
+and correctable because the rewrite is a readable question, shown to the user (理解为：…).
+
+Kinds, decided in this order:
+- more — 具体怎么做的 / 详细说说 / 还有呢: the previous question's next results;
+- year / place — the message names only years and/or a place (那2017年呢, 龙岗区呢, 换成南山区,
+  去年呢): the previous question with those replaced;
+- fresh — the message names its own place and measure, or its own subject without the marks of an
+  ellipsis: nothing is carried over (context must never leak into a complete question);
+- measure — an ellipsis with a new measure (固定资产投资呢, 那参考率呢: the measure replaced) or a
+  predicate on the same subject (增长了多少？, 受理了多少件？: the question words replaced).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from retrieval.normalize import fold_for_match
+from retrieval.years import _EXPLICIT, _RANGE, _RELATIVE
+
+FRESH, YEAR, PLACE, MEASURE, MORE = "fresh", "year", "place", "measure", "more"
+
+_MORE = re.compile(
+    r"^(?:那|那么)?(?:请)?(?:具体(?:是|都)?(?:怎么|如何)(?:做|搞|弄|开展|推进|落实)的?|具体(?:说说|讲讲|一点|些|内容)?|"
+    r"详细(?:说说|讲讲|介绍一下|介绍|点|些|一点)?|还有(?:呢|吗|别的吗|其他的吗|其他|别的)?|更多(?:的)?|继续|再来(?:点|一些)?|"
+    r"下一页|展开(?:说说)?|多说点|接着说)(?:吧|呢|吗)?[？?。！!~\s]*$"
+)
+_OPENER = re.compile(r"^(?:那么|那|换成|改成|换到|改为|如果是|要是|再看看|看看|再问|还有)")
+_ELLIPSIS_END = re.compile(r"(?:呢|的呢|怎么样呢|如何呢)[？?。！!~\s]*$")
+_TAIL = re.compile(
+    r"(?:(?:增长|下降|提高|增加|减少|完成|实现|达到|新增|受理|办理|占|收到|审结|建成|开工|引进|投入)(?:了)?)?"
+    r"(?:是多少|有多少|为多少|多少[个件次名项家人所亿万元户座条]*|几[个件次名项家人所]?|是什么|有哪些|哪些|怎么样|怎样|如何|"
+    r"是怎么做的|怎么做的|是否|有没有|吗|呢)?[？?。！!~\s]*$"
+)
+_PREDICATE_START = re.compile(
+    r"^(?:那|那么)?(?:增长|下降|提高|增加|减少|完成|实现|达到|新增|受理|办理|占|收到|审结|建成|引进|投入|"
+    r"有多少|是多少|多少|几[个件次名项家人所]?|怎么|如何|具体|是否|有没有|比上年|同比)"
+)
+_FILLER = re.compile(
+    r"^(?:请问|那么|那|换成|改成|换到|改为|如果是|要是|再看看|看看|再问|还有|的|一下)+|(?:的|呢|吗|一下)+$"
+)
+_GENERIC_TAIL = re.compile(r"(?:的)?(?:情况|工作|方面|问题|内容|数据|数字|成绩)+$")
+_NATIONAL = ("全国", "中国", "我国")
+MAX_TURNS = 5  # turns a conversation remembers
+
+
+@dataclass(frozen=True)
+class Parts:
+    """A question taken apart; `compose` puts it back in canonical order."""
+
+    years: str  # the year expressions as written (2022年, 去年, 2019—2021年), joined
+    place: str  # the place named (盐田区, 深圳, 全国)
+    topic: str  # subject and measure (地区生产总值, 学法考试通过率, 行政复议)
+    tail: str  # question words (是多少？, 增长了多少？, 怎么样)
+
+    def compose(self) -> str:
+        return f"{self.years}{self.place}{self.topic}{self.tail}".strip()
+
+
+@dataclass(frozen=True)
+class Turn:
+    """What a conversation remembers of one question (see `bot.question_log` for how it is kept)."""
+
+    question: str
+    understood_as: str
+    years: tuple[int, ...] = ()
+    places: tuple[str, ...] = ()
+    hits: tuple[str, ...] = ()  # "report_id#section_id" shown
+    offset: int = 0  # results already shown of understood_as (paging by 还有呢)
+    region: str | None = None  # the region it was asked in, when the chat is limited to one
+    year: int | None = None  # a year chosen for it (year buttons, /year)
+
+    def to_dict(self) -> dict:
+        return {
+            "question": self.question, "understood_as": self.understood_as, "years": list(self.years),
+            "places": list(self.places), "hits": list(self.hits), "offset": self.offset,
+            "region": self.region, "year": self.year,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Turn:
+        return cls(
+            question=str(d["question"]), understood_as=str(d["understood_as"]),
+            years=tuple(int(y) for y in d.get("years", ())), places=tuple(str(p) for p in d.get("places", ())),
+            hits=tuple(str(h) for h in d.get("hits", ())), offset=int(d.get("offset", 0)),
+            region=d.get("region"), year=d.get("year"),
+        )
+
+
+@dataclass(frozen=True)
+class Understanding:
+    standalone: str  # the question that is searched
+    kind: str  # FRESH | YEAR | PLACE | MEASURE | MORE
+    changed: tuple[str, ...] = field(default_factory=tuple)  # what the message replaced: "year", "place", …
+
+    @property
+    def rewritten(self) -> bool:
+        return self.kind != FRESH
+
+
+def _year_expressions(text: str) -> list[tuple[int, int]]:
+    """Spans of year expressions (ranges first, then single years, then 今年/去年 …), in order."""
+    spans: list[tuple[int, int]] = []
+    for pattern in (_RANGE, _EXPLICIT, _RELATIVE):
+        for m in pattern.finditer(text):
+            start, end = m.span()
+            if pattern is _EXPLICIT:
+                end += len(re.match(r"\s*年度?", text[end:]).group(0))  # the 年 after the digits
+            if not any(s <= start < e for s, e in spans):
+                spans.append((start, end))
+    return sorted(spans)
+
+
+def _places_in(text: str, places: Sequence[str]) -> list[tuple[int, int]]:
+    found: list[tuple[int, int]] = []
+    for name in sorted(set(places) | set(_NATIONAL), key=len, reverse=True):
+        start = text.find(name)
+        while start >= 0:
+            end = start + len(name)
+            if not any(s < end and start < e for s, e in found):
+                found.append((start, end))
+            start = text.find(name, end)
+    return sorted(found)
+
+
+def parts(question: str, places: Sequence[str]) -> Parts:
+    """Years, place, topic and tail of a question (folded text, place names from the corpus)."""
+    text = fold_for_match(question).strip()
+    year_spans = _year_expressions(text)
+    place_spans = _places_in(text, places)
+    years = "和".join(text[s:e] for s, e in year_spans)
+    place = "".join(text[s:e] for s, e in place_spans[:1])
+    rest = text
+    for s, e in sorted(year_spans + place_spans, reverse=True):
+        rest = rest[:s] + " " + rest[e:]
+    rest = re.sub(r"\s+", "", rest)
+    rest = re.sub(r"^(?:和|与|及|、|的)+", "", rest)
+    tail_match = _TAIL.search(rest)
+    tail = tail_match.group(0) if tail_match else ""
+    topic = rest[: len(rest) - len(tail)] if tail else rest
+    topic = re.sub(r"^(?:请问|那么|那|的)+|的+$", "", topic)
+    return Parts(years=years, place=place, topic=topic, tail=tail)
+
+
+def _content(message: str, p: Parts) -> str:
+    """What the message says besides years, place and fillers (its own subject or measure)."""
+    rest = f"{p.topic}{p.tail}"
+    rest = _ELLIPSIS_END.sub("", rest)
+    rest = re.sub(r"[？?。！!~\s]+$", "", rest)
+    return _FILLER.sub("", rest)
+
+
+def _replace_measure(topic: str, new: str) -> str:
+    """The previous topic with its measure replaced: a short measure of the same sort (…率, …数)
+    replaces the end of the topic (学法考试通过率 → 学法考试参考率); anything else the whole topic
+    (地区生产总值 → 固定资产投资)."""
+    if len(new) <= 3 and len(topic) > len(new) and topic[-1] == new[-1]:
+        return topic[: -len(new)] + new
+    return new
+
+
+def understand(message: str, previous: Turn | None, places: Sequence[str]) -> Understanding:
+    """The standalone question a message asks, given the conversation's previous turn (see module doc)."""
+    text = fold_for_match(message).strip()
+    if previous is None:
+        return Understanding(text, FRESH)
+    if _MORE.match(text):
+        return Understanding(previous.understood_as, MORE)
+    mine = parts(text, places)
+    before = parts(previous.understood_as, places)
+    content = _content(text, mine)
+    if not content:
+        if not (mine.years or mine.place):
+            return Understanding(text, FRESH)
+        changed = tuple(k for k, v in (("year", mine.years), ("place", mine.place)) if v)
+        merged = Parts(mine.years or before.years, mine.place or before.place, before.topic, before.tail or "？")
+        return Understanding(merged.compose(), YEAR if mine.years else PLACE, changed)
+    elliptic = bool(_ELLIPSIS_END.search(text) or _OPENER.match(text))
+    predicate = bool(_PREDICATE_START.match(mine.topic)) if mine.topic else bool(mine.tail)
+    if mine.place and len(content) >= 2 and not elliptic:
+        return Understanding(text, FRESH)
+    if predicate:
+        topic = _GENERIC_TAIL.sub("", before.topic) or before.topic
+        question_words = re.sub(r"^(?:那么|那)", "", f"{mine.topic}{mine.tail}")
+        merged = Parts(mine.years or before.years, mine.place or before.place, topic, question_words)
+        return Understanding(merged.compose(), MEASURE, ("measure",))
+    if elliptic:
+        measure = content
+        tail = before.tail or "？"
+        merged = Parts(mine.years or before.years, mine.place or before.place,
+                       _replace_measure(before.topic, measure), tail)
+        changed = ("measure",) + tuple(k for k, v in (("year", mine.years), ("place", mine.place)) if v)
+        return Understanding(merged.compose(), MEASURE, changed)
+    return Understanding(text, FRESH)
+
+
+def with_place(standalone: str, place: str, places: Sequence[str]) -> str:
+    """The question asked in another place (an answered ask-back): 学位增加了多少 → 南山区学位增加了多少."""
+    p = parts(standalone, places)
+    return Parts(p.years, place, p.topic, p.tail).compose()
+
+
+def with_year(standalone: str, year: int, places: Sequence[str]) -> str:
+    """The question asked for another year: 罗湖区地区生产总值是多少？ → 2017年罗湖区地区生产总值是多少？"""
+    p = parts(standalone, places)
+    return Parts(f"{year}年", p.place, p.topic, p.tail).compose()
+
+
+def remember(history: Sequence[Turn], turn: Turn, limit: int = MAX_TURNS) -> list[Turn]:
+    """The conversation's turns with `turn` added, the oldest dropped past `limit`."""
+    return [*history, turn][-limit:]

@@ -1,0 +1,94 @@
+"""Follow-up rules: a chat message understood as a standalone question from the previous turn."""
+
+from __future__ import annotations
+
+import pytest
+
+from retrieval.followup import (
+    FRESH,
+    MEASURE,
+    MORE,
+    PLACE,
+    YEAR,
+    Turn,
+    parts,
+    remember,
+    understand,
+    with_place,
+    with_year,
+)
+
+PLACES = ["南山区", "南山", "福田区", "福田", "深圳市", "深圳", "广东省", "广东", "衡阳市", "衡阳", "罗湖区", "罗湖"]
+
+
+def after(previous: str, message: str):
+    return understand(message, Turn(previous, previous), PLACES)
+
+
+def test_question_parts():
+    p = parts("2022年南山区地区生产总值是多少？", PLACES)
+    assert (p.years, p.place, p.topic, p.tail) == ("2022年", "南山区", "地区生产总值", "是多少？")
+    assert p.compose() == "2022年南山区地区生产总值是多少？"
+    assert parts("去年深圳的GDP增长了多少", PLACES).years == "去年"
+
+
+@pytest.mark.parametrize(
+    ("message", "kind", "standalone"),
+    [
+        ("那2017年呢？", YEAR, "2017年南山区地区生产总值是多少？"),
+        ("2021年的呢", YEAR, "2021年南山区地区生产总值是多少？"),
+        ("二〇一九年呢", YEAR, "二〇一九年南山区地区生产总值是多少？"),
+        ("去年呢", YEAR, "去年南山区地区生产总值是多少？"),
+        ("福田区呢？", PLACE, "2022年福田区地区生产总值是多少？"),
+        ("换成罗湖区", PLACE, "2022年罗湖区地区生产总值是多少？"),
+        ("那深圳2018年呢", YEAR, "2018年深圳地区生产总值是多少？"),
+        ("固定资产投资呢？", MEASURE, "2022年南山区固定资产投资是多少？"),
+        ("增长了多少？", MEASURE, "2022年南山区地区生产总值增长了多少？"),
+        ("具体怎么做的？", MORE, "2022年南山区地区生产总值是多少？"),
+        ("详细说说", MORE, "2022年南山区地区生产总值是多少？"),
+        ("还有呢", MORE, "2022年南山区地区生产总值是多少？"),
+    ],
+)
+def test_follow_ups_of_a_figure_question(message, kind, standalone):
+    understood = after("2022年南山区地区生产总值是多少？", message)
+    assert (understood.kind, understood.standalone) == (kind, standalone)
+    assert understood.rewritten
+
+
+def test_a_short_measure_replaces_the_end_of_the_subject():
+    assert after("学法考试通过率是多少", "那参考率呢？").standalone == "学法考试参考率是多少"
+    assert after("衡阳行政复议情况怎么样", "受理了多少件？").standalone == "衡阳行政复议受理了多少件？"
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "广东省2020年新增就业多少人？",  # its own place and measure
+        "学位增加了多少",  # its own subject, no mark of an ellipsis
+        "衡阳市政务中心集中办理了多少项服务事项？",
+        "深圳2019年地铁通车里程是多少",
+    ],
+)
+def test_complete_questions_start_fresh(message):
+    understood = after("2022年南山区地区生产总值是多少？", message)
+    assert understood.kind == FRESH and understood.standalone == message
+    assert "南山" not in understood.standalone and "2022" not in understood.standalone
+
+
+def test_first_message_and_messages_that_say_nothing_are_fresh():
+    assert understand("那2017年呢？", None, PLACES).kind == FRESH
+    assert after("南山区GDP是多少", "呢？").kind == FRESH
+
+
+def test_asked_back_place_and_year_buttons_rewrite_the_standalone():
+    assert with_place("学位增加了多少", "南山区", PLACES) == "南山区学位增加了多少"
+    assert with_place("2022年深圳GDP是多少", "福田区", PLACES) == "2022年福田区GDP是多少"
+    assert with_year("罗湖区地区生产总值是多少？", 2017, PLACES) == "2017年罗湖区地区生产总值是多少？"
+
+
+def test_memory_keeps_the_last_turns_and_round_trips():
+    turns: list[Turn] = []
+    for n in range(7):
+        turns = remember(turns, Turn(f"q{n}", f"q{n}", years=(2020 + n,), places=("南山区",), hits=("r#1",)))
+    assert [t.question for t in turns] == ["q2", "q3", "q4", "q5", "q6"]
+    assert Turn.from_dict(turns[-1].to_dict()) == turns[-1]
