@@ -784,11 +784,13 @@ class ReportBot:
         return scope.get("region")
 
     async def answer_question(
-        self, bot: Any, target: Target, question: str, year: int | None = None, fresh: bool = False
+        self, bot: Any, target: Target, question: str, year: int | None = None, fresh: bool = False,
+        asked: str | None = None,
     ) -> None:
         """The whole question flow; always exactly one reply (a long timeline: its parts), in order.
 
-        fresh: the message is a standalone question already (an answered ask-back), not a follow-up.
+        fresh: the message is a standalone question already (an answered ask-back), not a follow-up;
+        asked: what the user typed, when `question` is its rewrite (shown with 理解为).
         """
         question = clean_question(question)
         limit = self.options.max_question_chars
@@ -813,6 +815,8 @@ class ReportBot:
             except Exception:
                 await self.send_html(bot, target, tm.escape(tm.FAILED))
                 raise
+            if asked is not None:
+                answer = replace(answer, question=asked, understood_as=answer.understood_as or question)
             first_page = replace(
                 answer, question=answer.question or question, hits=answer.hits[: self.options.page_size]
             )
@@ -1007,7 +1011,7 @@ class ReportBot:
                 await query.answer(region)
                 standalone = with_place(logged.understood_as or logged.question, region,
                                         getattr(self.retriever, "known_places", ()))
-                await self.answer_question(context.bot, target, standalone, fresh=True)
+                await self.answer_question(context.bot, target, standalone, fresh=True, asked=logged.question)
             case tm.ScopeRegion(region):
                 await query.answer(region)
                 await self._set_scope(context.bot, target, {"region": region})

@@ -41,10 +41,17 @@ _TAIL = re.compile(
     r"(?:是多少|有多少|为多少|多少[个件次名项家人所亿万元户座条]*|几[个件次名项家人所]?|是什么|有哪些|哪些|怎么样|怎样|如何|"
     r"是怎么做的|怎么做的|是否|有没有|吗|呢)?[？?。！!~\s]*$"
 )
+_VERBS = "增长|下降|提高|增加|减少|完成|实现|达到|新增|受理|办理|占|收到|审结|建成|开工|引进|投入|提速|压缩|办|开|搞|做"
 _PREDICATE_START = re.compile(
-    r"^(?:那|那么)?(?:增长|下降|提高|增加|减少|完成|实现|达到|新增|受理|办理|占|收到|审结|建成|引进|投入|"
-    r"有多少|是多少|多少|几[个件次名项家人所]?|怎么|如何|具体|是否|有没有|比上年|同比)"
+    rf"^(?:那|那么)?(?:{_VERBS}|有多少|是多少|多少|几[个件次名项家人所]?|怎么|如何|具体|是否|有没有|比上年|同比)"
 )
+# Any verb + 了 + how many, and nothing else (提速了多少？, 压缩了几天): a predicate with no subject of its
+# own. With an object (调解了多少矛盾纠纷) the message names its own subject and stands alone.
+_BARE_PREDICATE = re.compile(
+    r"^(?:那|那么)?[\u4e00-\u9fff]{1,2}了(?:多少|几)[个件次名项家人所亿万元户座条天倍]*[？?。！!\s]*$"
+)
+_QUESTION_WORD = re.compile(r"多少|几[个件次名项家人所年]?|哪些|哪个|什么|怎么|如何|是否|有没有")
+_TRAILING_VERB = re.compile(rf"(?:(?:{_VERBS})了?|了|的)+$")
 _FILLER = re.compile(
     r"^(?:请问|那么|那|换成|改成|换到|改为|如果是|要是|再看看|看看|再问|还有|的|一下)+|(?:的|呢|吗|一下)+$"
 )
@@ -159,12 +166,25 @@ def _content(message: str, p: Parts) -> str:
     return _FILLER.sub("", rest)
 
 
+def subject(topic: str) -> str:
+    """The subject of a topic, without what it asked about it: 行政复议一年收到多少申请 → 行政复议一年,
+    调解了多少矛盾纠纷 → 调解, 行政复议情况 → 行政复议."""
+    m = _QUESTION_WORD.search(topic)
+    core = topic[: m.start()] if m else topic
+    core = _TRAILING_VERB.sub("", core)
+    core = _GENERIC_TAIL.sub("", core)
+    return core or topic
+
+
 def _replace_measure(topic: str, new: str) -> str:
     """The previous topic with its measure replaced: a short measure of the same sort (…率, …数)
-    replaces the end of the topic (学法考试通过率 → 学法考试参考率); anything else the whole topic
+    replaces the end of the topic (学法考试通过率 → 学法考试参考率); another short one goes after the
+    topic's subject (调解了多少矛盾纠纷 → 调解成功率); a long one replaces the whole topic
     (地区生产总值 → 固定资产投资)."""
     if len(new) <= 3 and len(topic) > len(new) and topic[-1] == new[-1]:
         return topic[: -len(new)] + new
+    if len(new) <= 3 and subject(topic) != topic:
+        return subject(topic) + new
     return new
 
 
@@ -186,10 +206,11 @@ def understand(message: str, previous: Turn | None, places: Sequence[str]) -> Un
         return Understanding(merged.compose(), YEAR if mine.years else PLACE, changed)
     elliptic = bool(_ELLIPSIS_END.search(text) or _OPENER.match(text))
     predicate = bool(_PREDICATE_START.match(mine.topic)) if mine.topic else bool(mine.tail)
+    predicate = predicate or bool(_BARE_PREDICATE.match(text))
     if mine.place and len(content) >= 2 and not elliptic:
         return Understanding(text, FRESH)
     if predicate:
-        topic = _GENERIC_TAIL.sub("", before.topic) or before.topic
+        topic = subject(before.topic)
         question_words = re.sub(r"^(?:那么|那)", "", f"{mine.topic}{mine.tail}")
         merged = Parts(mine.years or before.years, mine.place or before.place, topic, question_words)
         return Understanding(merged.compose(), MEASURE, ("measure",))

@@ -58,7 +58,8 @@ MAX_TOP_K = 50
 LATEST_MARGIN = 0.45
 LATEST_STEPS = 4
 # Asking back: with several regions in the corpus and none named, regions whose best passage is within
-# this margin (strength) of the best one are offered. Tuned on dialogues-dev's tune half.
+# this margin (strength) of the best one are offered. Set on the Hengyang tune questions that do not
+# name the city, all corpora indexed: 0.1 asks back on 56 % of them and offers 衡阳市 in 89 % of those.
 ASKBACK_MARGIN = 0.1
 ASKBACK_MAX = 4
 

@@ -167,3 +167,85 @@ def test_telegram_year_buttons_and_a_timeline(tg, library, tmp_path, monkeypatch
         assert len(lines) == 3 and all(GDP[int(line[:4])] in line for line in lines), text
         late = ask(tg, "去年罗湖的GDP是多少？")
         assert "ℹ️ 收录的最新报告为" in late.result["text"]
+
+
+# ---------------------------------------------------------------------------------- conversations
+
+DIALOGUE = ["2018年罗湖区地区生产总值是多少？", "那2017年呢？", "固定资产投资呢？"]
+
+
+def test_ask_json_lines_with_a_conversation_id_form_one_dialogue(library):
+    home, corpus = library
+    lines = [json.dumps({"conversation": "a", "question": q}, ensure_ascii=False) for q in DIALOGUE]
+    lines.insert(1, "那2017年呢？")  # a plain line stands alone: nothing to follow up
+    proc = subprocess.run(
+        [str(REPORTQA), "ask", "--json", "-"], input="\n".join(lines).encode(), capture_output=True, timeout=900,
+        env={**os.environ, "REPORTQA_HOME": str(home), "REPORTQA_CORPUS": str(corpus), "REPORTQA_TODAY": "2026-12-02"},
+    )
+    out = [json.loads(line) for line in proc.stdout.decode().splitlines()]
+    assert [o.get("conversation") for o in out] == ["a", None, "a", "a"]
+    assert out[0]["understood_as"] == DIALOGUE[0]
+    assert out[1]["understood_as"] == "那2017年呢？"  # not taken from the dialogue
+    assert out[2]["understood_as"] == "2017年罗湖区地区生产总值是多少？"
+    assert GDP[2017] in out[2]["results"][0]["highlight"]
+    assert out[3]["understood_as"] == "2017年罗湖区固定资产投资是多少？"
+    assert any("229亿元" in r["text"] for r in out[3]["results"])
+
+
+def test_cli_chat_keeps_context_resets_and_never_leaks_into_a_complete_question(library):
+    home, corpus = library
+    script = "\n".join([*DIALOGUE, "/reset", "那2019年呢？", "衡阳市调解了多少矛盾纠纷", "那罗湖区呢？", "/quit"])
+    script += "\n"
+    proc = subprocess.run(
+        [str(REPORTQA), "chat", "-k", "1"], input=script.encode(), capture_output=True, timeout=900,
+        env={**os.environ, "REPORTQA_HOME": str(home), "REPORTQA_CORPUS": str(corpus), "REPORTQA_TODAY": "2026-12-02"},
+    )
+    text = proc.stdout.decode()
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert "理解为 (understood as): 2017年罗湖区地区生产总值是多少？" in text
+    assert "理解为 (understood as): 2017年罗湖区固定资产投资是多少？" in text
+    after_reset = text.split("conversation forgotten")[1]
+    assert "理解为 (understood as): 2019年罗湖区" not in after_reset  # /reset: no context
+    complete = after_reset.split("reportqa> 衡阳市调解了多少矛盾纠纷")[1].split("reportqa> 那罗湖区呢？")[0]
+    assert "理解为" not in complete and "17076" in complete  # a complete question stands alone
+    assert "理解为 (understood as): 罗湖区调解了多少矛盾纠纷" in text
+
+
+def test_telegram_dialogue_ask_back_and_reset(tg, library, tmp_path, monkeypatch):
+    from retrieval.retriever import Retriever
+
+    home, corpus = library
+    monkeypatch.setenv("REPORTQA_TODAY", "2026-12-02")
+    retriever = Retriever.open(Settings(corpus_dirs=(corpus,), home=home))
+    with running_bot(tg, retriever, tmp_path, FAST) as bot:
+        chat = tg.private_chat()
+        first = ask(tg, DIALOGUE[0], chat)
+        assert GDP[2018] in first.result["text"] and "理解为" not in first.result["text"]
+        year = ask(tg, DIALOGUE[1], chat)
+        assert "🔎 理解为：2017年罗湖区地区生产总值是多少？" in year.result["text"]
+        assert GDP[2017] in year.result["text"]
+        measure = ask(tg, DIALOGUE[2], chat)
+        assert "🔎 理解为：2017年罗湖区固定资产投资是多少？" in measure.result["text"]
+        # asking back: no place named, two regions answer about as well
+        back = ask(tg, "调解了多少矛盾纠纷", chat)
+        assert "您问的是哪个地区？" in back.result["text"]
+        buttons = [b["text"] for row in back.result["reply_markup"]["inline_keyboard"] for b in row]
+        assert set(buttons) == {"衡阳市", "罗湖区"}
+        mark = tg.mark()
+        tg.press(back.result, "衡阳市")
+        picked = tg.wait_for("sendMessage", after=mark)
+        assert "17076" in picked.result["text"] and "理解为：衡阳市调解了多少矛盾纠纷" in picked.result["text"]
+        place = ask(tg, "那罗湖区呢？", chat)  # the picked region was a place like any other
+        assert "理解为：罗湖区调解了多少矛盾纠纷" in place.result["text"]
+        reset = ask(tg, "/reset", chat)
+        assert "已忘记之前的对话" in reset.result["text"]
+        fresh = ask(tg, "那2019年呢？", chat)
+        assert "理解为" not in fresh.result["text"]  # nothing left to follow up
+        # memory is per chat and kept as HMACs; forget-chat deletes it too
+        other = ask(tg, "那2017年呢？", tg.private_chat(2002))
+        assert "理解为" not in other.result["text"]
+        log = bot.log
+        stored = log._conn.execute("SELECT chat_hash, turns FROM conversations").fetchall()
+        assert stored and all(str(chat.id) not in h and str(chat.id) not in t for h, t in stored)
+        log.forget_chat(chat.id)
+        assert log.conversation(chat.id, None) == ([], {})

@@ -160,3 +160,47 @@ def test_unwritable_home_is_a_one_line_error(tmp_path: Path):
     with pytest.raises(QuestionLogError) as err:
         QuestionLog.open(blocker / "home")
     assert "cannot create the question log folder" in str(err.value)
+
+
+def test_conversation_memory_expires_resets_and_is_deleted_with_the_chat(tmp_path: Path, log: QuestionLog):
+    from datetime import UTC, datetime, timedelta
+
+    turns = [{"question": "2018年罗湖区GDP是多少", "understood_as": "2018年罗湖区GDP是多少"}]
+    log.save_conversation(CHAT_ID, None, turns=turns, scope={"region": "罗湖区"})
+    assert log.conversation(CHAT_ID, None) == (turns, {"region": "罗湖区"})
+    assert log.conversation(CHAT_ID, 7) == ([], {})  # another forum topic is another conversation
+    later = datetime.now(UTC) + timedelta(minutes=31)
+    assert log.conversation(CHAT_ID, None, max_age_minutes=30, now=later) == ([], {"region": "罗湖区"})
+    log.reset_conversation(CHAT_ID, None)
+    assert log.conversation(CHAT_ID, None) == ([], {"region": "罗湖区"})  # /reset keeps the scope
+    raw = (tmp_path / LOG_DIR / "questions.sqlite3").read_bytes()
+    assert str(CHAT_ID).encode() not in raw
+    log.save_conversation(CHAT_ID, None, turns=turns)
+    assert log.purge_older_than(1, now=datetime.now(UTC) + timedelta(days=2)) == 0
+    assert log.conversation(CHAT_ID, None) == ([], {})  # retention removes conversations too
+    log.save_conversation(CHAT_ID, None, turns=turns)
+    log.forget_chat(CHAT_ID)
+    assert log.conversation(CHAT_ID, None) == ([], {})
+
+
+def test_a_schema_1_log_is_upgraded_in_place(tmp_path: Path):
+    folder = tmp_path / LOG_DIR
+    folder.mkdir()
+    conn = sqlite3.connect(folder / "questions.sqlite3")
+    conn.executescript(
+        "CREATE TABLE questions (id INTEGER PRIMARY KEY AUTOINCREMENT, asked_at TEXT NOT NULL, chat_hash TEXT NOT NULL,"
+        " chat_kind TEXT NOT NULL, question TEXT NOT NULL, normalized_question TEXT NOT NULL,"
+        " answered INTEGER NOT NULL, hits TEXT NOT NULL, vote INTEGER, voted_at TEXT);"
+        "INSERT INTO questions (asked_at, chat_hash, chat_kind, question, normalized_question, answered, hits)"
+        " VALUES ('2026-01-01T00:00:00+00:00', 'x', 'private', '旧问题', '旧问题', 1, '[]');"
+        "PRAGMA user_version=1;"
+    )
+    conn.commit()
+    conn.close()
+    log = QuestionLog.open(tmp_path)
+    try:
+        (old,) = log.rows()
+        assert old.question == "旧问题" and old.year is None and old.understood_as is None
+        log.save_conversation(CHAT_ID, None, turns=[])
+    finally:
+        log.close()
