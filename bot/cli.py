@@ -618,11 +618,15 @@ def bench(
     ctx: typer.Context,
     full: Annotated[bool, typer.Option("--full", help="Also index and query all of ../shared/corpora.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the numbers as JSON.")] = False,
+    keep: Annotated[
+        Path | None,
+        typer.Option("--keep", help="Build into DIR/seed and DIR/full and keep them (usable as --home)."),
+    ] = None,
 ) -> None:
     """Query latency, cold start, index build time and peak RSS."""
     from retrieval.bench import run_bench
 
-    result = run_bench(_state(ctx).corpus_settings(), full_corpora=full)
+    result = run_bench(_state(ctx).corpus_settings(), full_corpora=full, keep=keep)
     if as_json:
         _write_json(result.to_dict())
     else:

@@ -285,6 +285,15 @@ class QuestionLog:
                  json.dumps(old_scope if scope is None else scope, ensure_ascii=False)),
             )
 
+    def expire_conversations(self, max_age_minutes: float, now: datetime | None = None) -> int:
+        """Blank the turns of conversations idle for longer than `max_age_minutes` (they would be
+        ignored anyway; the questions should not outlive their use); scopes stay. Returns how many."""
+        cutoff = ((now or datetime.now(UTC)) - timedelta(minutes=max_age_minutes)).isoformat(timespec="seconds")
+        with self._lock, self._write():
+            return int(self._conn.execute(
+                "UPDATE conversations SET turns = '[]' WHERE updated_at < ? AND turns != '[]'", (cutoff,)
+            ).rowcount)
+
     def reset_conversation(self, chat_id: int, thread: int | None) -> None:
         """Forget the chat's turns (/reset); its scope stays."""
         self.save_conversation(chat_id, thread, turns=[])

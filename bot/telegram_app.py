@@ -558,8 +558,7 @@ class ReportBot:
         """Start the retention and corpus-watch loops on the running event loop (idempotent)."""
         if self._background:
             return
-        if self.options.log_retention_days > 0:
-            self._background.append(asyncio.create_task(self._retention_loop(), name="reportqa:retention"))
+        self._background.append(asyncio.create_task(self._retention_loop(), name="reportqa:retention"))
         if self.options.corpus_check_seconds > 0 and hasattr(self.retriever, "corpus_changed"):
             self._background.append(asyncio.create_task(self._corpus_loop(), name="reportqa:corpus-watch"))
 
@@ -570,13 +569,28 @@ class ReportBot:
         await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _retention_loop(self) -> None:
+        """Hourly: blank expired conversation memory; daily: delete questions past retention."""
+        hours = 0
         while True:
-            await self.purge_old_questions()
-            await asyncio.sleep(24 * 3600)
+            if hours % 24 == 0:
+                await self.purge_old_questions()
+            await self.expire_conversations()
+            hours += 1
+            await asyncio.sleep(3600)
+
+    async def expire_conversations(self) -> int:
+        """Forget the turns of chats idle past REPORTQA_CONVERSATION_MINUTES; errors logged, not raised."""
+        try:
+            return await asyncio.to_thread(self.log.expire_conversations, self.options.conversation_minutes)
+        except ReportQAError as exc:
+            _LOG.error("conversation expiry failed: %s", exc)
+            return 0
 
     async def purge_old_questions(self) -> int:
         """Delete questions older than the retention period; errors are logged, never raised."""
         days = self.options.log_retention_days
+        if days <= 0:  # 0: keep questions forever
+            return 0
         try:
             removed = await asyncio.to_thread(self.log.purge_older_than, days)
         except ReportQAError as exc:

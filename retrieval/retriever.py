@@ -288,7 +288,7 @@ class Retriever:
                 base = self._scorer.rank(qs, place_mask, asked_years)
                 if len(base.ids) == 0:
                     return Answer(question=q, answered=False, hits=[], normalized_question=lexical_q, mode=mode,
-                                  years=when.years, ambiguous=ambiguous), None
+                                  years=when.years), None
 
         q_tokens = tokenize(lexical_q)
         # Place names chose the report; inside a paragraph they would pull the highlight towards any
@@ -304,7 +304,7 @@ class Retriever:
 
         if when.timeline:
             answer, _ = self._shelf.timeline(context, base, asked_years, top_k, offset, self._hit)
-            return replace(answer, ambiguous=ambiguous), None
+            return replace(answer, ambiguous=ambiguous if answer.answered else None), None
 
         ranked, note, others, conflict = base, None, (), False
         if len(asked_years) == 1:
@@ -348,7 +348,9 @@ class Retriever:
         ]
         answer = Answer(
             question=q, answered=answered, hits=hits, normalized_question=lexical_q, mode=mode,
-            years=when.years, other_years=others, note=note, ambiguous=ambiguous,
+            years=when.years, other_years=others, note=note,
+            # "Which region?" is only worth asking when the answer is there; a refusal is the answer.
+            ambiguous=ambiguous if answered else None,
         )
         return answer, features
 

@@ -9,7 +9,7 @@ ranked from them (`PassageScorer.rank`).
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -40,6 +40,7 @@ class QueryScores:
     qvec: np.ndarray | None  # None in lexical mode
     lexical: np.ndarray  # BM25 per passage (zeros in dense mode)
     sentences: np.ndarray | None = None  # sentence cosines computed so far (NaN: not yet)
+    stated: dict = field(default_factory=dict)  # (pid, terms, shares) → a sentence states the value
 
 
 class PassageScorer:
@@ -131,13 +132,17 @@ class PassageScorer:
             bonus = YEAR_BONUS * self.about_years(years)[ids]
         if value is not None and value[0] and qs.mode == "hybrid":
             terms, shares = value
-            stated = np.array(
-                [VALUE_BONUS * any(states_value(x.text, terms, shares) for x in self.passages[i].sentences)
-                 for i in ids]
-            )
+            stated = np.array([VALUE_BONUS * self._states(qs, int(i), terms, shares) for i in ids])
             bonus = stated if bonus is None else bonus + stated
         weight = DENSE_WEIGHT if qs.chinese else NON_CHINESE_DENSE_WEIGHT
         return fuse(ids, dense, lexical, mode=qs.mode, dense_weight=weight, bonus=bonus)
+
+    def _states(self, qs: QueryScores, pid: int, terms: tuple[str, ...], shares: bool) -> bool:
+        key = (pid, terms, shares)
+        found = qs.stated.get(key)
+        if found is None:
+            found = qs.stated[key] = any(states_value(x.text, terms, shares) for x in self.passages[pid].sentences)
+        return found
 
     def _dense_candidates(self, qs: QueryScores, subset: np.ndarray) -> list[int]:
         """Top paragraphs and top sentences' paragraphs of a subset, exactly (what an exact FAISS

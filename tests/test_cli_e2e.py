@@ -85,8 +85,11 @@ def test_ask_json_has_the_documented_shape(home: Path):
     lines = out(proc).splitlines()
     assert len(lines) == 1
     obj = json.loads(lines[0])
-    assert set(obj) == {"question", "answered", "results", "years", "other_years", "note", "timeline"}
+    assert set(obj) == {
+        "question", "answered", "results", "years", "other_years", "note", "timeline", "understood_as", "ambiguous",
+    }
     assert obj["years"] == [2019] and obj["timeline"] is None and obj["note"] is None
+    assert obj["understood_as"] == SAMPLE and obj["ambiguous"] is None  # one report, nothing carried over
     assert obj["question"] == SAMPLE and obj["answered"] is True
     assert [r["rank"] for r in obj["results"]] == [1, 2]
     for r in obj["results"]:

@@ -167,6 +167,7 @@ def test_telegram_year_buttons_and_a_timeline(tg, library, tmp_path, monkeypatch
         assert len(lines) == 3 and all(GDP[int(line[:4])] in line for line in lines), text
         late = ask(tg, "去年罗湖的GDP是多少？")
         assert "ℹ️ 收录的最新报告为" in late.result["text"]
+    print("\n----- transcript -----\n" + tg.transcript())  # shown with -s
 
 
 # ---------------------------------------------------------------------------------- conversations
@@ -249,3 +250,4 @@ def test_telegram_dialogue_ask_back_and_reset(tg, library, tmp_path, monkeypatch
         assert stored and all(str(chat.id) not in h and str(chat.id) not in t for h, t in stored)
         log.forget_chat(chat.id)
         assert log.conversation(chat.id, None) == ([], {})
+    print("\n----- transcript -----\n" + tg.transcript())  # shown with -s

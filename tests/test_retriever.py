@@ -69,7 +69,10 @@ def test_paging_and_json_shape(retriever):
         (h.section_id, h.paragraph_index) for h in second.hits
     }
     d = first.to_dict()
-    assert set(d) == {"question", "answered", "results", "years", "other_years", "note", "timeline"}
+    assert d["understood_as"] == "行政执法" and d["ambiguous"] is None
+    assert set(d) == {
+        "question", "answered", "results", "years", "other_years", "note", "timeline", "understood_as", "ambiguous",
+    }
     assert set(d["results"][0]) == {
         "rank", "score", "report_id", "report_title", "report_date", "section_id", "section_label",
         "section_title", "citation", "text", "highlight", "highlight_start", "highlight_end",

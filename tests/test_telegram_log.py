@@ -176,6 +176,11 @@ def test_conversation_memory_expires_resets_and_is_deleted_with_the_chat(tmp_pat
     raw = (tmp_path / LOG_DIR / "questions.sqlite3").read_bytes()
     assert str(CHAT_ID).encode() not in raw
     log.save_conversation(CHAT_ID, None, turns=turns)
+    assert log.expire_conversations(30) == 0  # still fresh: kept
+    assert log.expire_conversations(30, now=later) == 1  # idle past the limit: the questions are gone
+    raw = (tmp_path / LOG_DIR / "questions.sqlite3").read_bytes()
+    assert "2018年罗湖区GDP".encode() not in raw and log.conversation(CHAT_ID, None) == ([], {"region": "罗湖区"})
+    log.save_conversation(CHAT_ID, None, turns=turns)
     assert log.purge_older_than(1, now=datetime.now(UTC) + timedelta(days=2)) == 0
     assert log.conversation(CHAT_ID, None) == ([], {})  # retention removes conversations too
     log.save_conversation(CHAT_ID, None, turns=turns)
