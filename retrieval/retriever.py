@@ -461,15 +461,20 @@ def _refs(answer: Answer) -> tuple[str, ...]:
 
 
 def _resolve_relative(when: QuestionTime, reviewed: set[int], planned: set[int]) -> tuple[dict[str, int], bool]:
-    """今年/去年 → the year searched: the year itself when a report in scope covers it, else the newest
-    covered year before it (the caller adds the note). Returns the mapping and whether it fell back."""
+    """今年/去年 → the year searched: the year itself when a report in scope covers it the way the
+    question asks (a figure: a review of it; a target: a plan for it), else the newest year before it
+    that is (the caller adds the note): 去年 asked when the newest report only plans last year gets
+    the newest figure there is, not last year's target. Returns the mapping and whether it fell back."""
     covered_for_intent = reviewed if when.intent == REVIEW else planned
     mapping: dict[str, int] = {}
     fallback = False
     for word, y in when.relative:
         target = y
-        if not when.timeline and y not in covered_for_intent and y not in (reviewed | planned):
-            target = newest_at_most(covered_for_intent or (reviewed | planned), y) or y
+        if not when.timeline and y not in covered_for_intent:
+            newest = newest_at_most(covered_for_intent, y)
+            if newest is None and y not in (reviewed | planned):
+                newest = newest_at_most(reviewed | planned, y)
+            target = newest or y
             fallback = fallback or target != y
         mapping[word] = target
     return mapping, fallback

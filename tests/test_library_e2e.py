@@ -116,6 +116,10 @@ def test_relative_years_count_from_today(library):
     assert code == 0 and late["years"] == [2025]
     assert late["results"][0]["report_id"] == LUOHU[2020] and GDP[2019] in late["results"][0]["highlight"]
     assert late["note"].startswith("收录的最新报告为《2020年政府工作报告") and "回顾2019年" in late["note"]
+    # in 2021 去年 is 2020, which the newest report only plans: the newest figure, not the 2020 target
+    _, planned = ask_json(library, "去年罗湖的GDP是多少？", today="2021-03-01")
+    assert planned["years"] == [2020] and planned["results"][0]["period_kind"] == "review"
+    assert GDP[2019] in planned["results"][0]["highlight"] and "回顾2019年" in planned["note"]
 
 
 def test_an_explicit_year_no_report_covers_is_not_covered_with_nearest_years(library):
