@@ -27,6 +27,22 @@ if TYPE_CHECKING:  # the retriever module may pull in heavy imports; rendering n
 NOT_COVERED = "报告中没有涉及这个问题 (not covered by the reports)"
 NEAREST = "最接近的章节 (nearest sections):"
 NO_MORE = "没有更多结果 (no more results)"
+# An English question gets English labels only; passages and citations stay as published.
+EN = {
+    NOT_COVERED: "The reports do not cover this.",
+    NEAREST: "Nearest sections:",
+    NO_MORE: "No more results.",
+    "understood": "Understood as",
+    "note": "Note",
+    "other years": "Other years",
+    "by year": "By year",
+    "also": "Answered for {best}; could also be: {others} — --region NAME / /region NAME",
+}
+
+
+def label(text: str, lang: str) -> str:
+    """The label in the asker's language (the bilingual Chinese one unless lang is "en")."""
+    return EN.get(text, text) if lang == "en" else text
 PLAIN_MARK = ("【", "】")
 
 HIGHLIGHT_STYLE = "bold yellow"
@@ -88,7 +104,8 @@ def _year_line(answer: Answer) -> Text | None:
     if not answer.other_years:
         return None
     years = ", ".join(str(y) for y in answer.other_years)
-    return Text(f"其他年份 (other years): {years}  — ask --year YEAR\n", style=DIM_STYLE)
+    head = EN["other years"] if answer.lang == "en" else "其他年份 (other years)"
+    return Text(f"{head}: {years}  — ask --year YEAR\n", style=DIM_STYLE)
 
 
 def render_timeline(answer: Answer, plain: bool) -> Text:
@@ -97,7 +114,10 @@ def render_timeline(answer: Answer, plain: bool) -> Text:
     entries = answer.timeline or []
     if not entries:
         return out
-    out.append(f"历年 (by year): {len(entries)} 年\n", style="bold")
+    if answer.lang == "en":
+        out.append(f"{EN['by year']}: {len(entries)} years\n", style="bold")
+    else:
+        out.append(f"历年 (by year): {len(entries)} 年\n", style="bold")
     for hit in entries:
         year = f"{hit.period}年" if hit.period else "—"
         out.append(f"{year:<6}", style="bold")
@@ -118,18 +138,23 @@ def render_answer(answer: Answer, plain: bool) -> Text:
     timeline; after them, the other years that also have an answer.
     """
     out = Text()
+    en = answer.lang == "en"
     if answer.understood_as and answer.understood_as != answer.question:
-        out.append(f"理解为 (understood as): {answer.understood_as}\n", style=DIM_STYLE)
+        head = EN["understood"] if en else "理解为 (understood as)"
+        out.append(f"{head}: {answer.understood_as}\n", style=DIM_STYLE)
     if answer.ambiguous:
-        others = "、".join(answer.ambiguous[1:])
-        out.append(f"按{answer.ambiguous[0]}回答；也可能是 (also): {others} — --region NAME / /region NAME\n",
-                   style="bold")
-    note = f"注 (note): {answer.note}\n" if answer.note else ""
+        if en:
+            line = EN["also"].format(best=answer.ambiguous[0], others=", ".join(answer.ambiguous[1:]))
+        else:
+            others = "、".join(answer.ambiguous[1:])
+            line = f"按{answer.ambiguous[0]}回答；也可能是 (also): {others} — --region NAME / /region NAME"
+        out.append(line + "\n", style="bold")
+    note = f"{EN['note'] if en else '注 (note)'}: {answer.note}\n" if answer.note else ""
     if not answer.answered:
-        out.append(NOT_COVERED + "\n", style="bold")
+        out.append(label(NOT_COVERED, answer.lang) + "\n", style="bold")
         out.append(note, style="bold")
         if answer.hits:
-            out.append(NEAREST + "\n")
+            out.append(label(NEAREST, answer.lang) + "\n")
             for hit in answer.hits:
                 out.append(f"  {hit.rank}. ")
                 out.append(hit.citation, style=CITATION_STYLE)
@@ -140,7 +165,7 @@ def render_answer(answer: Answer, plain: bool) -> Text:
         out.append_text(render_timeline(answer, plain))
         out.append("\n")
     if not answer.hits:
-        out.append(NO_MORE + "\n")
+        out.append(label(NO_MORE, answer.lang) + "\n")
         return out
     for i, hit in enumerate(answer.hits):
         if i:

@@ -104,6 +104,7 @@ COMMANDS = {
         ("ask", "提问（在群聊中使用）"),
         ("report", "只查某个地区或报告（/report all 恢复）"),
         ("reset", "忘记之前的对话，重新开始"),
+        ("lang", "回复语言：/lang en | zh | auto"),
     ],
     "en": [
         ("start", "Start and see example questions"),
@@ -113,6 +114,7 @@ COMMANDS = {
         ("ask", "Ask a question (in groups)"),
         ("report", "Limit questions to one region or report"),
         ("reset", "Forget the conversation and start fresh"),
+        ("lang", "Reply language: /lang en | zh | auto"),
     ],
 }
 
@@ -527,6 +529,7 @@ class ReportBot:
         app.add_handler(CommandHandler("ask", self.on_ask))
         app.add_handler(CommandHandler("reset", self.on_reset))
         app.add_handler(CommandHandler("report", self.on_report))
+        app.add_handler(CommandHandler("lang", self.on_lang))
         app.add_handler(MessageHandler(filters.UpdateType.MESSAGE & filters.TEXT & ~filters.COMMAND, self.on_text))
         app.add_handler(MessageHandler(filters.UpdateType.MESSAGE & private & filters.COMMAND, self.on_unknown))
         app.add_handler(MessageHandler(filters.UpdateType.MESSAGE & non_text, self.on_non_text))
@@ -758,11 +761,11 @@ class ReportBot:
             markup = tm.not_covered_keyboard(shown.hits)
             rows = [list(r) for r in markup.inline_keyboard] if markup else []
             if answer.other_years:
-                rows.append(tm.year_row(row, answer.other_years))
-            return text, InlineKeyboardMarkup([*rows, tm.vote_row(row, vote)])
+                rows.append(tm.year_row(row, answer.other_years, lang=answer.lang))
+            return text, InlineKeyboardMarkup([*rows, tm.vote_row(row, vote, answer.lang)])
         top = shown.hits[0] if shown.hits else None
         has_more = len(answer.hits) > size
-        keyboard = tm.answer_keyboard(row, page, top, has_more, vote, answer.other_years)
+        keyboard = tm.answer_keyboard(row, page, top, has_more, vote, answer.other_years, answer.lang)
         return tm.render_answer(shown, page, size, scope), keyboard
 
     def _ask(self, question: str, year: int | None, **kwargs: Any) -> Answer:
@@ -786,6 +789,8 @@ class ReportBot:
             return self._ask(question, year, **kwargs), scope
         history = [] if fresh else [Turn.from_dict(t) for t in turns]
         answer, turn = converse(question, history, year=year, **kwargs)
+        if scope.get("lang") in ("en", "zh"):  # /lang: the chat's choice over the question's script
+            answer = replace(answer, lang=scope["lang"])
         if not answer.ambiguous or kwargs.get("region") or kwargs.get("reports"):
             kept = remember([Turn.from_dict(t) for t in turns] if fresh else history, turn)
             self.log.save_conversation(target.chat_id, target.thread_id, turns=[t.to_dict() for t in kept])
@@ -912,6 +917,21 @@ class ReportBot:
         await asyncio.to_thread(self.log.reset_conversation, target.chat_id, target.thread_id)
         await self.reply(context.bot, target, tm.escape(tm.RESET_DONE))
 
+    async def on_lang(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """/lang en|zh: the chat's reply language whatever the question's script; /lang auto: by question."""
+        target = Target.of(update.effective_message, quote=False)
+        choice = (context.args[0].lower() if context.args else "").strip()
+        if choice not in ("en", "zh", "auto"):
+            await self.reply(context.bot, target, tm.escape(tm.LANG_USAGE))
+            return
+        _, scope = await asyncio.to_thread(self.log.conversation, target.chat_id, target.thread_id)
+        scope = {k: v for k, v in scope.items() if k != "lang"} | ({} if choice == "auto" else {"lang": choice})
+        await asyncio.to_thread(self.log.save_conversation, target.chat_id, target.thread_id, None, scope)
+        text = tm.EN["lang_set"] if choice == "en" else tm.LANG_SET_ZH
+        if choice == "auto":
+            text = "OK / 好的: replies follow each question's language (英文问题英文回复)."
+        await self.reply(context.bot, target, tm.escape(text))
+
     async def on_report(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """/report: buttons to limit the chat to a region or a report; /report all: everything again."""
         target = Target.of(update.effective_message, quote=False)
@@ -924,6 +944,9 @@ class ReportBot:
         await self.reply(context.bot, target, text, markup)
 
     async def _set_scope(self, bot: Any, target: Target, scope: dict) -> None:
+        _, old = await asyncio.to_thread(self.log.conversation, target.chat_id, target.thread_id)
+        if old.get("lang"):  # the chat's language is a setting of its own, kept across /report
+            scope = {**scope, "lang": old["lang"]}
         await asyncio.to_thread(self.log.save_conversation, target.chat_id, target.thread_id, [], scope)
         label = self._scope_label(scope)
         text = tm.SCOPE_SET.format(label=label) if label else tm.SCOPE_ALL
@@ -992,8 +1015,9 @@ class ReportBot:
                 if logged is None:
                     await query.answer(tm.EXPIRED, show_alert=True)
                     return
-                await query.answer("感谢反馈！")
                 markup = tm.with_vote_recorded(message.reply_markup, row, 1 if helpful else -1)
+                english = any(b.text.startswith("Recorded") for r in markup.inline_keyboard for b in r)
+                await query.answer(tm.EN["thanks"] if english else "感谢反馈！")
                 try:
                     await self._with_retry(lambda: message.edit_reply_markup(markup))
                 except BadRequest as exc:

@@ -61,6 +61,39 @@ SCOPE_SET = "好的，之后的问题只在{label}中查找。发送 /report all
 SCOPE_ALL = "好的，之后的问题在全部报告中查找。"
 SCOPE_PROMPT = "请选择要查询的地区或报告（当前：{current}）："
 
+# English labels for an English question (or a chat set to /lang en); passages and citations stay
+# as published. Keys are the Chinese texts above and the labels used below.
+EN = {
+    NOT_COVERED: "The reports do not cover this.",
+    NO_MORE: "No more results.",
+    ASK_BACK: "Which region do you mean? Please choose:",
+    "出处": "Source",
+    "其他相关段落": "Other passages",
+    "理解为": "Understood as",
+    "范围": "Scope",
+    "page": "(page {page})",
+    "nearest": "The nearest sections, tap to open:",
+    "retry": "Please rephrase, or browse the outline with /sections.",
+    "历年情况": "📈 By year ({n} years):",
+    "👍 有帮助": "👍 Helpful",
+    "👎 没帮助": "👎 Not helpful",
+    "voted+": "Recorded: 👍 helpful, thank you!",
+    "voted-": "Recorded: 👎 not helpful, we will improve.",
+    "📄 全文": "📄 Full section",
+    "更多结果 ▶": "More results ▶",
+    "◀ 上一页": "◀ Previous",
+    "thanks": "Thanks for the feedback!",
+    "lang_set": "OK, replies in this chat are now in English. /lang zh switches back, /lang auto follows "
+                "each question.",
+}
+LANG_SET_ZH = "好的，本聊天之后用中文回复。/lang en 切换为英文，/lang auto 跟随每个问题的语言。"
+LANG_USAGE = "用法 (usage): /lang en | zh | auto"
+
+
+def t(text: str, lang: str) -> str:
+    """A label in the reply's language: the Chinese text, or its English version when lang is "en"."""
+    return EN.get(text, text) if lang == "en" else text
+
 
 def escape(text: str) -> str:
     """Escape text for Telegram HTML (quotes need no escaping outside attributes)."""
@@ -273,10 +306,11 @@ def _hit_citation(hit: Hit) -> str:
 def _context_lines(answer: Answer, scope: str | None) -> list[str]:
     """How a follow-up was understood, and the chat's scope, under the question."""
     lines = []
+    colon = ": " if answer.lang == "en" else "："
     if answer.understood_as and answer.understood_as != answer.question:
-        lines.append(f"🔎 理解为：{escape(shorten(answer.understood_as, QUESTION_ECHO))}")
+        lines.append(f"🔎 {t('理解为', answer.lang)}{colon}{escape(shorten(answer.understood_as, QUESTION_ECHO))}")
     if scope:
-        lines.append(f"📍 范围：{escape(scope)}")
+        lines.append(f"📍 {t('范围', answer.lang)}{colon}{escape(scope)}")
     return lines
 
 
@@ -284,8 +318,9 @@ def render_answer(answer: Answer, page: int = 0, page_size: int = 3, scope: str 
     """One answer page: the top hit's passage with the answer in bold, its citation, then up to
     page_size-1 further hits as short citations. Numbers continue across pages."""
     hits = answer.hits[:page_size]
+    lang = answer.lang
     if not hits:
-        return escape(NO_MORE)
+        return escape(t(NO_MORE, lang))
     first = page * page_size + 1
     top = hits[0]
     lines = [f"❓ {escape(shorten(answer.question, QUESTION_ECHO))}", *_context_lines(answer, scope), ""]
@@ -293,30 +328,36 @@ def render_answer(answer: Answer, page: int = 0, page_size: int = 3, scope: str 
         lines += [f"ℹ️ {escape(answer.note)}", ""]
     lines.append(f"<blockquote>{_passage_html(top)}</blockquote>")
     date = f"（{escape(top.report_date)}）" if top.report_date else ""
-    lines.append(f"📄 {first}. 出处：<b>{escape(_hit_citation(top))}</b>{date}")
+    colon = ": " if lang == "en" else "："
+    lines.append(f"📄 {first}. {t('出处', lang)}{colon}<b>{escape(_hit_citation(top))}</b>{date}")
     if len(hits) > 1:
         lines.append("")
-        lines.append("其他相关段落：")
+        lines.append(f"{t('其他相关段落', lang)}{colon}".rstrip())
         for n, hit in enumerate(hits[1:], start=first + 1):
             snippet = shorten(hit.highlight or hit.text, 60)
             lines.append(f"{n}. {escape(_hit_citation(hit))}\n    {escape(snippet)}")
     if page > 0:
         lines.append("")
-        lines.append(f"（第 {page + 1} 页）")
+        lines.append(EN["page"].format(page=page + 1) if lang == "en" else f"（第 {page + 1} 页）")
     return "\n".join(lines)
 
 
 def render_not_covered(answer: Answer, scope: str | None = None) -> str:
     """One sentence (and the coverage note); the nearest sections come as buttons (`not_covered_keyboard`)."""
-    tail = "下面是最接近的章节，可点开查看：" if answer.hits else "请换个说法再试，或用 /sections 浏览目录。"
+    if answer.lang == "en":
+        tail = " " + (EN["nearest"] if answer.hits else EN["retry"])
+    else:
+        tail = "下面是最接近的章节，可点开查看：" if answer.hits else "请换个说法再试，或用 /sections 浏览目录。"
     note = f"\n\nℹ️ {escape(answer.note)}" if answer.note else ""
     context = "".join(f"\n{line}" for line in _context_lines(answer, scope))
-    return f"❓ {escape(shorten(answer.question, QUESTION_ECHO))}{context}{note}\n\n{NOT_COVERED}{tail}"
+    return (f"❓ {escape(shorten(answer.question, QUESTION_ECHO))}{context}{note}\n\n"
+            f"{t(NOT_COVERED, answer.lang)}{tail}")
 
 
 def ask_back_view(answer: Answer, row: int) -> tuple[str, InlineKeyboardMarkup]:
     """One short question and a button per candidate region; a tap answers the question there."""
-    lines = [f"❓ {escape(shorten(answer.question, QUESTION_ECHO))}", *_context_lines(answer, None), "", ASK_BACK]
+    lines = [f"❓ {escape(shorten(answer.question, QUESTION_ECHO))}", *_context_lines(answer, None), "",
+             t(ASK_BACK, answer.lang)]
     buttons = []
     for region in answer.ambiguous or ():
         try:
@@ -348,7 +389,8 @@ def render_timeline_parts(answer: Answer, limit: int = PART_LIMIT) -> list[str]:
     head = [f"❓ {escape(shorten(answer.question, QUESTION_ECHO))}", ""]
     if answer.note:
         head += [f"ℹ️ {escape(answer.note)}", ""]
-    head.append(f"📈 历年情况（{len(answer.timeline or [])} 年）：")
+    n = len(answer.timeline or [])
+    head.append(EN["历年情况"].format(n=n) if answer.lang == "en" else f"📈 历年情况（{n} 年）：")
     blocks = []
     for hit in answer.timeline or []:
         year = f"{hit.period}年" if hit.period else "—"
@@ -366,9 +408,10 @@ def render_timeline_parts(answer: Answer, limit: int = PART_LIMIT) -> list[str]:
     return parts
 
 
-def year_row(row: int, years: Sequence[int], limit: int = 6) -> list[InlineKeyboardButton]:
+def year_row(row: int, years: Sequence[int], limit: int = 6, lang: str = "zh") -> list[InlineKeyboardButton]:
     """Buttons that ask the same question again for another year (newest first)."""
-    return [_button(f"📅 {y}年", YearAsk(row, y)) for y in list(years)[:limit]]
+    unit = "" if lang == "en" else "年"
+    return [_button(f"📅 {y}{unit}", YearAsk(row, y)) for y in list(years)[:limit]]
 
 
 def _section_button_label(hit: Hit) -> str:
@@ -376,11 +419,14 @@ def _section_button_label(hit: Hit) -> str:
     return "📄 " + shorten(label, BUTTON_LABEL)
 
 
-def vote_row(row: int, vote: int | None) -> list[InlineKeyboardButton]:
+def vote_row(row: int, vote: int | None, lang: str = "zh") -> list[InlineKeyboardButton]:
     """👍/👎 buttons, or the recorded vote as a button that does nothing."""
     if vote is None:
-        return [_button("👍 有帮助", Vote(row, True)), _button("👎 没帮助", Vote(row, False))]
-    label = "已记录：👍 有帮助，谢谢！" if vote > 0 else "已记录：👎 没帮助，我们会改进。"
+        return [_button(t("👍 有帮助", lang), Vote(row, True)), _button(t("👎 没帮助", lang), Vote(row, False))]
+    if lang == "en":
+        label = EN["voted+"] if vote > 0 else EN["voted-"]
+    else:
+        label = "已记录：👍 有帮助，谢谢！" if vote > 0 else "已记录：👎 没帮助，我们会改进。"
     return [_button(label, Noop())]
 
 
@@ -391,20 +437,21 @@ def answer_keyboard(
     has_more: bool,
     vote: int | None = None,
     other_years: Sequence[int] = (),
+    lang: str = "zh",
 ) -> InlineKeyboardMarkup:
     """全文 / paging, the other years that also have an answer, then 👍/👎."""
     nav: list[InlineKeyboardButton] = []
     if page > 0:
-        nav.append(_button("◀ 上一页", MorePage(row, page - 1)))
+        nav.append(_button(t("◀ 上一页", lang), MorePage(row, page - 1)))
     if top is not None:
-        nav.append(_button("📄 全文", FullSection(report_key(top.report_id), top.section_id)))
+        nav.append(_button(t("📄 全文", lang), FullSection(report_key(top.report_id), top.section_id)))
     if has_more:
-        nav.append(_button("更多结果 ▶", MorePage(row, page + 1)))
+        nav.append(_button(t("更多结果 ▶", lang), MorePage(row, page + 1)))
     rows = [nav] if nav else []
     if other_years and page == 0:
-        years = year_row(row, other_years)
+        years = year_row(row, other_years, lang=lang)
         rows += [years[i : i + 3] for i in range(0, len(years), 3)]
-    rows.append(vote_row(row, vote))
+    rows.append(vote_row(row, vote, lang))
     return InlineKeyboardMarkup(rows)
 
 
@@ -426,8 +473,10 @@ def not_covered_keyboard(hits: Sequence[Hit], limit: int = 3) -> InlineKeyboardM
 def with_vote_recorded(markup: InlineKeyboardMarkup | None, row: int, vote: int) -> InlineKeyboardMarkup:
     """The message's keyboard with its 👍/👎 row replaced by the recorded vote."""
     rows = [] if markup is None else [list(r) for r in markup.inline_keyboard]
+    votes = [b for r in rows for b in r if isinstance(decode_callback(b.callback_data), Vote)]
+    lang = "en" if any(b.text == EN["👍 有帮助"] for b in votes) else "zh"  # the language it was shown in
     kept = [r for r in rows if not any(isinstance(decode_callback(b.callback_data), Vote) for b in r)]
-    kept.append(vote_row(row, vote))
+    kept.append(vote_row(row, vote, lang))
     return InlineKeyboardMarkup(kept)
 
 

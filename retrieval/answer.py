@@ -66,6 +66,7 @@ class Answer:
     understood_as: str = ""  # the standalone question searched (a follow-up rewritten); "" = question
     followup: str = "fresh"  # how a conversation's message was understood (retrieval.followup kinds)
     ambiguous: tuple[str, ...] | None = None  # candidate regions when the question names none and several fit
+    lang: str = "zh"  # the question's language: "en" gets English labels and notes (passages stay Chinese)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -78,6 +79,7 @@ class Answer:
             "timeline": [h.to_dict() for h in self.timeline] if self.timeline is not None else None,
             "understood_as": self.understood_as or self.question,
             "ambiguous": list(self.ambiguous) if self.ambiguous else None,
+            "lang": self.lang,
         }
 
 

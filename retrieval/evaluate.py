@@ -388,6 +388,10 @@ def score_question(q: EvalQuestion, answer) -> QuestionResult:
     )
 
 
+def _lang_group(lang: str) -> str:
+    return "en" if lang == "en" else "zh"
+
+
 def aggregate(results: Iterable[QuestionResult]) -> Metrics:
     rs = list(results)
     ins = [r for r in rs if r.in_scope]
@@ -442,6 +446,13 @@ def evaluate_questions(
                 by_split[split] = aggregate(r for r in classic if r.split == split)
             if len(by_split) > 1:
                 by_split["all"] = aggregate(classic)
+            langs = sorted({_lang_group(r.lang) for r in classic})
+            if len(langs) > 1:  # English and Chinese separately (Chinese = simplified, traditional, mixed)
+                for split in sorted({r.split for r in classic}):
+                    for lang in langs:
+                        by_split[f"{split[:4]}/{lang}"] = aggregate(
+                            r for r in classic if r.split == split and _lang_group(r.lang) == lang
+                        )
             report.rows[mode] = by_split
         library = [r for r in results if r.library]
         if library:

@@ -180,6 +180,13 @@ class LexicalIndex:
     def __len__(self) -> int:
         return self.n_docs
 
+    def has_token(self, token: str) -> bool:
+        """Whether any document has this token."""
+        if self._bm25 is None:
+            return False
+        n_terms = len(self._bm25.scores["indptr"]) - 1
+        return self._bm25.vocab_dict.get(token, n_terms) < n_terms
+
     def scores(self, query: str) -> np.ndarray:
         """BM25 score of every document for `query` (0 where no token is shared)."""
         scores = np.zeros(self.n_docs, dtype=np.float32)

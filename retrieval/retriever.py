@@ -30,6 +30,7 @@ from retrieval.lexical import tokenize
 from retrieval.normalize import fold_for_match, normalize_question
 from retrieval.passages import Passage, flatten
 from retrieval.periods import REVIEW
+from retrieval.rank import DENSE_WEIGHT, ENGLISH_DENSE_WEIGHT, NON_CHINESE_DENSE_WEIGHT
 from retrieval.refusal import RefusalFeatures, is_chinese, is_covered
 from retrieval.scope import detect_scope, question_places
 from retrieval.scoring import PassageScorer
@@ -41,6 +42,7 @@ from retrieval.time_select import (
     newest_at_most,
     uncovered_note,
 )
+from retrieval.translate import gloss, question_lang
 from retrieval.years import QuestionTime, question_time, replace_relative, strip_years
 
 MODES = ("dense", "lexical", "hybrid")
@@ -230,6 +232,21 @@ class Retriever:
         region: str | None = None,
     ) -> tuple[Answer, RefusalFeatures | None]:
         """`ask`, plus the features the covered/not-covered decision was made on (for calibration)."""
+        answer, features = self._ask(question, top_k, reports, mode, offset, year=year, today=today, region=region)
+        return replace(answer, lang=question_lang(answer.question)), features
+
+    def _ask(
+        self,
+        question: str,
+        top_k: int,
+        reports: Sequence[str] | None,
+        mode: str,
+        offset: int,
+        *,
+        year: int | None,
+        today: date | None,
+        region: str | None,
+    ) -> tuple[Answer, RefusalFeatures | None]:
         q = validate_question(question)
         if mode not in MODES:
             raise InputError(f"unknown mode {mode!r} (choose one of {', '.join(MODES)})")
@@ -244,12 +261,19 @@ class Retriever:
             in_region = self._shelf.region_reports(region)
             allowed_reports = [i for i in (allowed_reports or in_region) if i in set(in_region)]
 
-        folded = fold_for_match(q)
+        chinese = is_chinese(fold_for_match(q))
+        # An English question is read through its Chinese gloss (places, years, the reports' terms);
+        # the dense leg keeps the English.
+        english = gloss(fold_for_match(q), self._scorer.known_term) if question_lang(q) == "en" else None
+        searched = english.text if english is not None and english.text else q
+        folded = fold_for_match(q if searched == q else f"{q} {searched}")
         metas = [self._reports[i].meta for i in (allowed_reports or range(len(self._reports)))]
         scope = detect_scope(folded, metas)
         in_scope = [self._by_id[rid] for rid in scope.report_ids] if scope.report_ids else allowed_reports
         when = question_time(folded, today or self._today(), year=year)
-        chinese = is_chinese(folded)
+        lang = "en" if english is not None else "zh"
+        dense_weight = DENSE_WEIGHT if chinese else (ENGLISH_DENSE_WEIGHT if english and english.terms
+                                                     else NON_CHINESE_DENSE_WEIGHT)
 
         def prepare(in_scope):
             """Everything that depends on which reports are in scope: coverage, relative years, queries."""
@@ -260,7 +284,7 @@ class Retriever:
             reviewed, planned = self._shelf.covered_years(scoped)
             relative_map, relative_fallback = _resolve_relative(when, reviewed, planned)
             asked_years = tuple(sorted(set(when.explicit) | set(relative_map.values())))
-            text = replace_relative(q, relative_map)
+            text = replace_relative(searched, relative_map)
             lexical_q = normalize_question(text)
             if scope.report_ids is not None:
                 # The place chose the reports; inside them its name only favours sentences that repeat
@@ -269,8 +293,8 @@ class Retriever:
             return scoped, place_mask, reviewed, planned, relative_fallback, asked_years, text, lexical_q
 
         scoped, place_mask, reviewed, planned, relative_fallback, asked_years, text, lexical_q = prepare(in_scope)
-        dense_q = normalize_question(text, expand_synonyms=False)
-        qs = self._scorer.query(dense_q, lexical_q, mode, chinese)
+        dense_q = normalize_question(text if english is None else q, expand_synonyms=False)
+        qs = self._scorer.query(dense_q, lexical_q, mode, chinese, dense_weight)
         base = self._scorer.rank(qs, place_mask, asked_years)
         if len(base.ids) == 0:
             return Answer(question=q, answered=False, hits=[], normalized_question=lexical_q, mode=mode,
@@ -313,7 +337,7 @@ class Retriever:
             if tier is None:  # no part of any report in scope is about that year
                 conflict = True
                 others = nearest_years(reviewed | planned, y)
-                note = uncovered_note(y, others)
+                note = uncovered_note(y, others, lang)
             else:
                 narrower = place_mask is None or tier.sum() < place_mask.sum()
                 if narrower and tier.sum() < len(self._passages):
@@ -324,9 +348,9 @@ class Retriever:
                 top = self._passages[int(ranked.ids[0])] if len(ranked.ids) else None
                 if relative_fallback and top is not None:
                     note = coverage_note(report_label(top.report.meta.title, top.report.meta.year),
-                                         top.period.year or y, top.period.kind)
+                                         top.period.year or y, top.period.kind, lang)
                 elif top is not None and tier_kind is None:
-                    note = kind_mismatch_note(y, when.intent, top.period.kind)
+                    note = kind_mismatch_note(y, when.intent, top.period.kind, lang)
                 others = self._shelf.other_years_for(base, ranked, when.intent, (y,), q_tokens)
         elif not asked_years:
             ranked, others = self._shelf.latest(base, context, when.intent, place_mask, q_tokens)
@@ -388,7 +412,8 @@ class Retriever:
             answer = self.ask(understood.standalone, top_k, reports, mode, 0, year=year, today=today, region=region)
             turn = Turn(q, understood.standalone, answer.years, self._places_of(understood.standalone),
                         _refs(answer), 0, region, year)
-        return replace(answer, question=q, understood_as=understood.standalone, followup=understood.kind), turn
+        return replace(answer, question=q, understood_as=understood.standalone, followup=understood.kind,
+                       lang=question_lang(q)), turn
 
     @property
     def regions(self) -> list[str]:

@@ -41,6 +41,7 @@ class QueryScores:
     lexical: np.ndarray  # BM25 per passage (zeros in dense mode)
     sentences: np.ndarray | None = None  # sentence cosines computed so far (NaN: not yet)
     stated: dict = field(default_factory=dict)  # (pid, terms, shares) → a sentence states the value
+    dense_weight: float | None = None  # fusion weight of the dense leg (None: by script)
 
 
 class PassageScorer:
@@ -59,15 +60,21 @@ class PassageScorer:
         self._report_year = np.array([p.report.meta.year or -1 for p in passages], dtype=np.int64)
         self._mentions: dict[int, np.ndarray] = {}
 
-    def query(self, dense_q: str, lexical_q: str, mode: str, chinese: bool) -> QueryScores:
+    def query(self, dense_q: str, lexical_q: str, mode: str, chinese: bool,
+              dense_weight: float | None = None) -> QueryScores:
         n = len(self.passages)
         lex = self.index.lexical.scores(lexical_q) if mode != "dense" else np.zeros(n, dtype=np.float32)
-        qs = QueryScores(mode=mode, chinese=chinese, qvec=None, lexical=lex)
+        qs = QueryScores(mode=mode, chinese=chinese, qvec=None, lexical=lex, dense_weight=dense_weight)
         if mode != "lexical" and n:
             with self._query_lock:
                 qs.qvec = self.embedder.encode_queries([dense_q])[0]
             qs.sentences = np.full(len(self.index.sentence_vectors), np.nan, dtype=np.float32)
         return qs
+
+    def known_term(self, term: str) -> bool:
+        """The corpus has every BM25 token of the term (a gloss keeps only words the reports use)."""
+        tokens = tokenize(term)
+        return bool(tokens) and all(self.index.lexical.has_token(t) for t in tokens)
 
     def with_lexical(self, qs: QueryScores, lexical_q: str) -> QueryScores:
         """The same query with another lexical text (the dense scores are reused: no second embedding)."""
@@ -134,7 +141,8 @@ class PassageScorer:
             terms, shares = value
             stated = np.array([VALUE_BONUS * self._states(qs, int(i), terms, shares) for i in ids])
             bonus = stated if bonus is None else bonus + stated
-        weight = DENSE_WEIGHT if qs.chinese else NON_CHINESE_DENSE_WEIGHT
+        weight = qs.dense_weight if qs.dense_weight is not None else (
+            DENSE_WEIGHT if qs.chinese else NON_CHINESE_DENSE_WEIGHT)
         return fuse(ids, dense, lexical, mode=qs.mode, dense_weight=weight, bonus=bonus)
 
     def _states(self, qs: QueryScores, pid: int, terms: tuple[str, ...], shares: bool) -> bool:

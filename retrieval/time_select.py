@@ -88,23 +88,32 @@ def _kind_word(kind: str | None) -> str:
     return "计划" if kind == PLAN else "回顾"
 
 
-def coverage_note(report_label: str, year: int, kind: str | None) -> str:
+def coverage_note(report_label: str, year: int, kind: str | None, lang: str = "zh") -> str:
     """收录的最新报告为《…》，回顾2024年 — a relative year past what the reports reach."""
+    if lang == "en":
+        return f"The newest report held is {report_label}, which {'plans' if kind == PLAN else 'reviews'} {year}"
     return f"收录的最新报告为{report_label}，{_kind_word(kind)}{year}年"
 
 
-def uncovered_note(year: int, suggestions: Sequence[int]) -> str:
+def uncovered_note(year: int, suggestions: Sequence[int], lang: str = "zh") -> str:
     """收录的报告未涉及2012年（有内容的最近年份：2013年、2014年）."""
+    if lang == "en":
+        nearest = f" (nearest years covered: {', '.join(map(str, suggestions))})" if suggestions else ""
+        return f"The reports held do not cover {year}{nearest}"
     if not suggestions:
         return f"收录的报告未涉及{year}年"
     years = "、".join(f"{y}年" for y in suggestions)
     return f"收录的报告未涉及{year}年（有内容的最近年份：{years}）"
 
 
-def kind_mismatch_note(year: int, wanted: str, found: str | None) -> str | None:
+def kind_mismatch_note(year: int, wanted: str, found: str | None, lang: str = "zh") -> str | None:
     """收录的报告尚未回顾2025年，以下为2025年的计划 — the part asked for is not there, another is."""
     if found is None or found == wanted:
         return None
+    if lang == "en":
+        if wanted == REVIEW:
+            return f"The reports have not reviewed {year} yet; below is the plan for {year}"
+        return f"The reports hold no plan for {year}; below is the review of {year}"
     if wanted == REVIEW:
         return f"收录的报告尚未回顾{year}年，以下为{year}年的计划"
     return f"收录的报告中没有{year}年的计划，以下为{year}年的回顾"

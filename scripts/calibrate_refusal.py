@@ -75,11 +75,18 @@ def main() -> int:
     ap.add_argument("--home", default=str(REPO / ".reportqa"), help="REPORTQA_HOME to build indexes in")
     args = ap.parse_args()
 
-    sets = [(REPO / "corpus" / "eval" / "hengyang-dev.jsonl", (REPO / "corpus",))]
+    eval_dir = REPO / "corpus" / "eval"
+    seed = (REPO / "corpus",)
+    sets = [(eval_dir / "hengyang-dev.jsonl", seed), (eval_dir / "english-hengyang-dev.jsonl", seed)]
     if LONGHUA.exists():
-        sets.append((REPO / "corpus" / "eval" / "longhua-dev.jsonl", (LONGHUA,)))
+        sets.append((eval_dir / "longhua-dev.jsonl", (LONGHUA,)))
+        sets.append((eval_dir / "english-longhua-dev.jsonl", (LONGHUA,)))
     retrievers = []
+    built: dict = {}
     for qfile, dirs in sets:
+        if dirs in built:
+            retrievers.append((qfile, built[dirs]))
+            continue
         settings = Settings(home=Path(args.home))
         if dirs[0].is_file():
             from retrieval.corpus import meta_from_file
@@ -90,7 +97,8 @@ def main() -> int:
             name = "calibrate-longhua"
         else:
             reports, name = load_corpus(dirs), "corpus"
-        retrievers.append((qfile, Retriever.from_reports(reports, settings, name=name)))
+        built[dirs] = Retriever.from_reports(reports, settings, name=name)
+        retrievers.append((qfile, built[dirs]))
 
     models: dict[str, dict] = {}
     for mode in MODES:
@@ -102,8 +110,11 @@ def main() -> int:
             tune = np.array([r[0] == "tune" for r in sub])
             if not tune.any() or y[tune].all() or not y[tune].any():
                 continue
-            if not chinese:  # token coverage means nothing for English over Chinese text: dense score only
-                x = x * np.array([1.0, 0.0])
+            # English: coverage is that of the question's Chinese gloss (retrieval/translate.py). The
+            # dense score alone refuses nothing there, and fitted beside coverage on the few English
+            # out-of-scope tune questions it took a negative weight: coverage only.
+            if not chinese:
+                x = x * np.array([0.0, 1.0])
             w, b = fit_logistic(x[tune], y[tune].astype(float))
             thr = pick_threshold(probability(x[tune], w, b), y[tune])
             p = probability(x, w, b)

@@ -87,9 +87,11 @@ def test_ask_json_has_the_documented_shape(home: Path):
     obj = json.loads(lines[0])
     assert set(obj) == {
         "question", "answered", "results", "years", "other_years", "note", "timeline", "understood_as", "ambiguous",
+        "lang",
     }
     assert obj["years"] == [2019] and obj["timeline"] is None and obj["note"] is None
     assert obj["understood_as"] == SAMPLE and obj["ambiguous"] is None  # one report, nothing carried over
+    assert obj["lang"] == "zh"
     assert obj["question"] == SAMPLE and obj["answered"] is True
     assert [r["rank"] for r in obj["results"]] == [1, 2]
     for r in obj["results"]:

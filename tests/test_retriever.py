@@ -72,6 +72,7 @@ def test_paging_and_json_shape(retriever):
     assert d["understood_as"] == "行政执法" and d["ambiguous"] is None
     assert set(d) == {
         "question", "answered", "results", "years", "other_years", "note", "timeline", "understood_as", "ambiguous",
+        "lang",
     }
     assert set(d["results"][0]) == {
         "rank", "score", "report_id", "report_title", "report_date", "section_id", "section_label",

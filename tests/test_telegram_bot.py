@@ -140,7 +140,7 @@ def test_start_greets_in_chinese_with_three_tappable_examples_and_sets_zh_en_com
         assert "17076" in answer.result["text"]
     for language in ("", "zh", "en"):
         names = [c["command"] for c in tg.commands(language)]
-        assert names == ["start", "help", "sections", "about", "ask", "report", "reset"]
+        assert names == ["start", "help", "sections", "about", "ask", "report", "reset", "lang"]
     assert tg.commands("en")[0]["description"].startswith("Start")
 
 

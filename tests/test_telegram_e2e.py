@@ -268,3 +268,24 @@ def test_transcript_of_a_conversation(tg, retriever, tmp_path):
     (tmp_path / "transcript.txt").write_text(transcript, encoding="utf-8")
     print("\n----- transcript -----\n" + transcript)
     assert "USER taps" in transcript and "BOT  editMessageText" in transcript
+
+
+def test_an_english_question_is_answered_with_english_labels_and_lang_overrides(tg, retriever, tmp_path):
+    english = "How many disputes were mediated in Hengyang in 2019?"
+    with running_bot(tg, retriever, tmp_path, OPTIONS):
+        reply = ask(tg, english)
+        text = tg.html(reply)
+        assert "17076" in text
+        assert "Source: <b>《衡阳市2019年度法治政府建设情况报告》七、(一) 推行多元化解机制</b>" in text
+        assert labels(reply.result) == ["📄 Full section", "More results ▶", "👍 Helpful", "👎 Not helpful"]
+        refused = ask(tg, "What is the weather like in Hengyang tomorrow?")
+        assert "The reports do not cover this." in refused.result["text"]
+        assert "Chinese" not in ask(tg, "/lang zh").result["text"]
+        again = ask(tg, english)
+        assert "出处：" in again.result["text"] and "👍 有帮助" in labels(again.result)
+        assert "English" in ask(tg, "/lang en").result["text"]
+        chinese = ask(tg, KNOWN_QUESTION)
+        assert "Source:" in chinese.result["text"] and "17076" in chinese.result["text"]
+        ask(tg, "/lang auto")
+        assert "出处：" in ask(tg, KNOWN_QUESTION).result["text"]
+    print("\n----- transcript -----\n" + tg.transcript())  # shown with -s

@@ -155,6 +155,25 @@ def test_not_covered_offers_distinct_nearest_sections():
     assert [a.section_id for a in actions] == ["7.1", "3.2"]
 
 
+def test_an_english_question_gets_english_labels_and_the_passage_as_published():
+    text = "2019年,全市共调解矛盾纠纷17076件,调解成功率99%。"
+    other = "办理政府诉讼案件152件。"
+    hits = [make_hit(1, text, text), make_hit(2, other, other, "7.3", "七、(三)")]
+    answer = Answer("How many disputes were mediated?", True, hits, lang="en")
+    html_text = tm.render_answer(answer)
+    assert "Source: <b>《衡阳市2019年度法治政府建设情况报告》七、(一) 推行多元化解机制</b>" in html_text
+    assert "Other passages:" in html_text and "出处" not in html_text and "<b>" + text + "</b>" in html_text
+    markup = tm.answer_keyboard(7, 0, hits[0], True, other_years=[2018], lang="en")
+    assert [label for label, _ in buttons(markup)] == [
+        "📄 Full section", "More results ▶", "📅 2018", "👍 Helpful", "👎 Not helpful",
+    ]
+    voted = tm.with_vote_recorded(markup, row=7, vote=1)
+    assert buttons(voted)[-1][0].startswith("Recorded: 👍")  # the vote answers in the language shown
+    refused = tm.render_not_covered(Answer("What is the weather tomorrow?", False, hits, lang="en"))
+    assert "The reports do not cover this." in parse_html(refused) and tm.NOT_COVERED not in refused
+    assert tm.render_answer(Answer("2019年调解了多少纠纷", True, hits)).count("出处：") == 1  # Chinese unchanged
+
+
 def _check_parts(parts: list[str]) -> str:
     shown = []
     for part in parts:
