@@ -50,6 +50,8 @@ def test_places_and_time_words_feed_the_same_rules_chinese_uses():
     assert g.places == ("衡阳",) and "去年" in g.text.split() and "调解" in g.terms
     assert "目标" in gloss("what is yantian's gdp growth target", known, TABLE, CEDICT).text
     assert gloss("what is the weather like tomorrow", known, TABLE, CEDICT).terms == ()
+    # a local report implementing a national outline is not a question about the State Council
+    assert gloss("which national outline did hengyang implement", known, TABLE, CEDICT).places == ("衡阳",)
 
 
 def test_question_language():
