@@ -927,10 +927,7 @@ class ReportBot:
         _, scope = await asyncio.to_thread(self.log.conversation, target.chat_id, target.thread_id)
         scope = {k: v for k, v in scope.items() if k != "lang"} | ({} if choice == "auto" else {"lang": choice})
         await asyncio.to_thread(self.log.save_conversation, target.chat_id, target.thread_id, None, scope)
-        text = tm.EN["lang_set"] if choice == "en" else tm.LANG_SET_ZH
-        if choice == "auto":
-            text = "OK / 好的: replies follow each question's language (英文问题英文回复)."
-        await self.reply(context.bot, target, tm.escape(text))
+        await self.reply(context.bot, target, tm.escape(tm.LANG_SET[choice]))
 
     async def on_report(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """/report: buttons to limit the chat to a region or a report; /report all: everything again."""
@@ -1015,9 +1012,8 @@ class ReportBot:
                 if logged is None:
                     await query.answer(tm.EXPIRED, show_alert=True)
                     return
+                await query.answer(tm.t(tm.THANKS, tm.shown_lang(message.reply_markup)))
                 markup = tm.with_vote_recorded(message.reply_markup, row, 1 if helpful else -1)
-                english = any(b.text.startswith("Recorded") for r in markup.inline_keyboard for b in r)
-                await query.answer(tm.EN["thanks"] if english else "感谢反馈！")
                 try:
                     await self._with_retry(lambda: message.edit_reply_markup(markup))
                 except BadRequest as exc:

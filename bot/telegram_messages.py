@@ -60,6 +60,7 @@ RESET_DONE = "好的，已忘记之前的对话；下一个问题重新开始。
 SCOPE_SET = "好的，之后的问题只在{label}中查找。发送 /report all 恢复全部报告。"
 SCOPE_ALL = "好的，之后的问题在全部报告中查找。"
 SCOPE_PROMPT = "请选择要查询的地区或报告（当前：{current}）："
+THANKS = "感谢反馈！"
 
 # English labels for an English question (or a chat set to /lang en); passages and citations stay
 # as published. Keys are the Chinese texts above and the labels used below.
@@ -67,6 +68,7 @@ EN = {
     NOT_COVERED: "The reports do not cover this.",
     NO_MORE: "No more results.",
     ASK_BACK: "Which region do you mean? Please choose:",
+    THANKS: "Thanks for the feedback!",
     "出处": "Source",
     "其他相关段落": "Other passages",
     "理解为": "Understood as",
@@ -82,11 +84,12 @@ EN = {
     "📄 全文": "📄 Full section",
     "更多结果 ▶": "More results ▶",
     "◀ 上一页": "◀ Previous",
-    "thanks": "Thanks for the feedback!",
-    "lang_set": "OK, replies in this chat are now in English. /lang zh switches back, /lang auto follows "
-                "each question.",
 }
-LANG_SET_ZH = "好的，本聊天之后用中文回复。/lang en 切换为英文，/lang auto 跟随每个问题的语言。"
+LANG_SET = {
+    "en": "OK, replies in this chat are now in English. /lang zh switches back, /lang auto follows each question.",
+    "zh": "好的，本聊天之后用中文回复。/lang en 切换为英文，/lang auto 跟随每个问题的语言。",
+    "auto": "OK / 好的: replies follow each question's language (英文问题英文回复，中文问题中文回复).",
+}
 LANG_USAGE = "用法 (usage): /lang en | zh | auto"
 
 
@@ -470,13 +473,17 @@ def not_covered_keyboard(hits: Sequence[Hit], limit: int = 3) -> InlineKeyboardM
     return InlineKeyboardMarkup(rows) if rows else None
 
 
+def shown_lang(markup: InlineKeyboardMarkup | None) -> str:
+    """The language an answer's buttons were shown in (a vote answers in it)."""
+    labels = {b.text for r in (markup.inline_keyboard if markup else ()) for b in r}
+    return "en" if EN["👍 有帮助"] in labels else "zh"
+
+
 def with_vote_recorded(markup: InlineKeyboardMarkup | None, row: int, vote: int) -> InlineKeyboardMarkup:
     """The message's keyboard with its 👍/👎 row replaced by the recorded vote."""
     rows = [] if markup is None else [list(r) for r in markup.inline_keyboard]
-    votes = [b for r in rows for b in r if isinstance(decode_callback(b.callback_data), Vote)]
-    lang = "en" if any(b.text == EN["👍 有帮助"] for b in votes) else "zh"  # the language it was shown in
     kept = [r for r in rows if not any(isinstance(decode_callback(b.callback_data), Vote) for b in r)]
-    kept.append(vote_row(row, vote, lang))
+    kept.append(vote_row(row, vote, shown_lang(markup)))
     return InlineKeyboardMarkup(kept)
 
 

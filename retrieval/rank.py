@@ -24,6 +24,14 @@ NON_CHINESE_DENSE_WEIGHT = 0.9
 # An English question read through its Chinese gloss (retrieval/translate.py) has a real lexical leg:
 # on the English tune questions 0.5 did best (top-1 0.889 vs 0.869 at 0.3/0.6, 0.848 at 0.75).
 ENGLISH_DENSE_WEIGHT = 0.5
+
+
+def dense_weight_for(chinese: bool, glossed: bool) -> float:
+    """Fusion weight of the dense leg, by how the question's words can meet the Chinese text: as
+    Chinese, through an English question's Chinese gloss, or not at all."""
+    if chinese:
+        return DENSE_WEIGHT
+    return ENGLISH_DENSE_WEIGHT if glossed else NON_CHINESE_DENSE_WEIGHT
 PARAGRAPH_WEIGHT = 0.3  # dense score of a paragraph = 0.3 · its own cosine + 0.7 · its best sentence's
 YEAR_BONUS = 0.05  # a passage from the named year's report, or quoting the named year
 

@@ -30,7 +30,6 @@ from retrieval.lexical import tokenize
 from retrieval.normalize import fold_for_match, normalize_question
 from retrieval.passages import Passage, flatten
 from retrieval.periods import REVIEW
-from retrieval.rank import DENSE_WEIGHT, ENGLISH_DENSE_WEIGHT, NON_CHINESE_DENSE_WEIGHT
 from retrieval.refusal import RefusalFeatures, is_chinese, is_covered
 from retrieval.scope import detect_scope, question_places
 from retrieval.scoring import PassageScorer
@@ -261,19 +260,18 @@ class Retriever:
             in_region = self._shelf.region_reports(region)
             allowed_reports = [i for i in (allowed_reports or in_region) if i in set(in_region)]
 
-        chinese = is_chinese(fold_for_match(q))
+        plain = fold_for_match(q)
+        chinese = is_chinese(plain)
+        lang = question_lang(q)
         # An English question is read through its Chinese gloss (places, years, the reports' terms);
         # the dense leg keeps the English.
-        english = gloss(fold_for_match(q), self._scorer.known_term) if question_lang(q) == "en" else None
+        english = gloss(plain, self._scorer.known_term) if lang == "en" else None
         searched = english.text if english is not None and english.text else q
-        folded = fold_for_match(q if searched == q else f"{q} {searched}")
+        folded = plain if searched == q else fold_for_match(f"{q} {searched}")
         metas = [self._reports[i].meta for i in (allowed_reports or range(len(self._reports)))]
         scope = detect_scope(folded, metas)
         in_scope = [self._by_id[rid] for rid in scope.report_ids] if scope.report_ids else allowed_reports
         when = question_time(folded, today or self._today(), year=year)
-        lang = "en" if english is not None else "zh"
-        dense_weight = DENSE_WEIGHT if chinese else (ENGLISH_DENSE_WEIGHT if english and english.terms
-                                                     else NON_CHINESE_DENSE_WEIGHT)
 
         def prepare(in_scope):
             """Everything that depends on which reports are in scope: coverage, relative years, queries."""
@@ -294,7 +292,7 @@ class Retriever:
 
         scoped, place_mask, reviewed, planned, relative_fallback, asked_years, text, lexical_q = prepare(in_scope)
         dense_q = normalize_question(text if english is None else q, expand_synonyms=False)
-        qs = self._scorer.query(dense_q, lexical_q, mode, chinese, dense_weight)
+        qs = self._scorer.query(dense_q, lexical_q, mode, chinese, glossed=bool(english and english.terms))
         base = self._scorer.rank(qs, place_mask, asked_years)
         if len(base.ids) == 0:
             return Answer(question=q, answered=False, hits=[], normalized_question=lexical_q, mode=mode,

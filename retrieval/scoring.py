@@ -17,7 +17,7 @@ from retrieval.highlight import states_value
 from retrieval.indexing import LoadedIndex
 from retrieval.lexical import tokenize
 from retrieval.passages import Passage
-from retrieval.rank import DENSE_WEIGHT, NON_CHINESE_DENSE_WEIGHT, PARAGRAPH_WEIGHT, YEAR_BONUS, Ranked, fuse
+from retrieval.rank import PARAGRAPH_WEIGHT, YEAR_BONUS, Ranked, dense_weight_for, fuse
 from retrieval.scope import mentions_year
 
 CANDIDATES = 50  # per leg, before fusion
@@ -41,7 +41,7 @@ class QueryScores:
     lexical: np.ndarray  # BM25 per passage (zeros in dense mode)
     sentences: np.ndarray | None = None  # sentence cosines computed so far (NaN: not yet)
     stated: dict = field(default_factory=dict)  # (pid, terms, shares) → a sentence states the value
-    dense_weight: float | None = None  # fusion weight of the dense leg (None: by script)
+    dense_weight: float = 0.5  # fusion weight of the dense leg (`rank.dense_weight_for`)
 
 
 class PassageScorer:
@@ -60,11 +60,12 @@ class PassageScorer:
         self._report_year = np.array([p.report.meta.year or -1 for p in passages], dtype=np.int64)
         self._mentions: dict[int, np.ndarray] = {}
 
-    def query(self, dense_q: str, lexical_q: str, mode: str, chinese: bool,
-              dense_weight: float | None = None) -> QueryScores:
+    def query(self, dense_q: str, lexical_q: str, mode: str, chinese: bool, glossed: bool = False) -> QueryScores:
+        """glossed: lexical_q is an English question's Chinese gloss (`retrieval.translate`)."""
         n = len(self.passages)
         lex = self.index.lexical.scores(lexical_q) if mode != "dense" else np.zeros(n, dtype=np.float32)
-        qs = QueryScores(mode=mode, chinese=chinese, qvec=None, lexical=lex, dense_weight=dense_weight)
+        qs = QueryScores(mode=mode, chinese=chinese, qvec=None, lexical=lex,
+                         dense_weight=dense_weight_for(chinese, glossed))
         if mode != "lexical" and n:
             with self._query_lock:
                 qs.qvec = self.embedder.encode_queries([dense_q])[0]
@@ -141,9 +142,7 @@ class PassageScorer:
             terms, shares = value
             stated = np.array([VALUE_BONUS * self._states(qs, int(i), terms, shares) for i in ids])
             bonus = stated if bonus is None else bonus + stated
-        weight = qs.dense_weight if qs.dense_weight is not None else (
-            DENSE_WEIGHT if qs.chinese else NON_CHINESE_DENSE_WEIGHT)
-        return fuse(ids, dense, lexical, mode=qs.mode, dense_weight=weight, bonus=bonus)
+        return fuse(ids, dense, lexical, mode=qs.mode, dense_weight=qs.dense_weight, bonus=bonus)
 
     def _states(self, qs: QueryScores, pid: int, terms: tuple[str, ...], shares: bool) -> bool:
         key = (pid, terms, shares)

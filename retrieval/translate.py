@@ -193,7 +193,7 @@ def gloss(
         if re.search(rf"\b{re.escape(phrase)}\b", text):
             out.append(zh)
     out += places
-    words = [w for w in _WORD.findall(_YEAR.sub(" ", text))]
+    words = _WORD.findall(_YEAR.sub(" ", text))
     stems = [stem(w) for w in words]
     terms: list[str] = []
     phrases: list[str] = []
