@@ -470,7 +470,8 @@ def reports_list(ctx: typer.Context) -> None:
 def reports_add(
     ctx: typer.Context,
     files: Annotated[
-        list[Path], typer.Argument(help="Report files (text, Markdown, HTML) or directories of them.")
+        list[Path],
+        typer.Argument(help="Report files (text, Markdown, HTML, PDF, DOCX, DOC/WPS) or directories of them."),
     ],
     title: Annotated[
         str | None, typer.Option("--title", help="Report title; default: the title found in the text.", callback=_text)

@@ -33,11 +33,13 @@ from typing import Any
 from retrieval.document import Report, ReportMeta
 from retrieval.errors import CorpusError
 from retrieval.parse import parse_report
+from retrieval.readers import PUBLISHED_SUFFIXES, is_published
 from retrieval.sources import read_report_text
 from retrieval.titles import describe_title, title_from_filename, title_region
 
 MANIFEST = "reports.toml"
-REPORT_SUFFIXES = (".txt", ".md", ".html", ".htm")
+REPORT_SUFFIXES = (".txt", ".md", ".html", ".htm", *PUBLISHED_SUFFIXES)
+TEXT_CACHE = ".reportqa-cache"  # text extracted from published-format files, by SHA-256 (retrieval.readers)
 NO_HEADINGS_HINT = "expected 一、/(一)/第X章/第X条/# …"
 
 _FIELDS = (
@@ -52,6 +54,7 @@ _FIELDS = (
     "region",
     "kind",
     "source_url",
+    "sha256",
 )
 _REQUIRED = ("id", "file", "title")
 _DATE_FIELDS = ("signed", "published")
@@ -130,7 +133,10 @@ def _meta_from_entry(entry: dict[str, Any], path: Path, n: int) -> ReportMeta:
     if Path(file).is_absolute() or ".." in Path(file).parts:
         raise CorpusError(f"{path}: {name}: file must be a path inside the corpus directory, got {file!r}")
     values: dict[str, Any] = {}
-    for key in ("issuer", "publisher", "region", "kind", "source_url"):
+    sha = entry.get("sha256")
+    if sha is not None and (not isinstance(sha, str) or not re.fullmatch(r"[0-9a-f]{64}", sha)):
+        raise CorpusError(f"{path}: {name}: sha256 must be 64 lowercase hex digits")
+    for key in ("issuer", "publisher", "region", "kind", "source_url", "sha256"):
         value = entry.get(key)
         if value is not None and not isinstance(value, str):
             raise CorpusError(f"{path}: {name}: {key} must be a string")
@@ -267,9 +273,20 @@ def content_hash(path: str | Path) -> str:
 
 
 def load_report(corpus_dir: str | Path, meta: ReportMeta) -> Report:
-    """Read, parse and validate one report of a corpus directory."""
+    """Read, parse and validate one report of a corpus directory.
+
+    A published-format file whose bytes no longer match the manifest's sha256 is still read (its
+    current content is what the index will hold), with a warning: the file was replaced by hand.
+    """
     path = Path(corpus_dir) / meta.file
-    report = parse_report(read_report_text(path), meta)
+    text = read_report_text(path, cache_dir=Path(corpus_dir) / TEXT_CACHE)
+    if meta.sha256 and is_published(path) and content_hash(path) != meta.sha256:
+        import logging
+
+        logging.getLogger("reportqa.corpus").warning(
+            "%s: file differs from the one added (sha256 in %s); reading it as it is now", path, MANIFEST
+        )
+    report = parse_report(text, meta)
     validate_report(report, path)
     return report
 
@@ -458,6 +475,7 @@ def detect_meta(src: Path, report: Report, overrides: dict[str, Any], rel: str, 
         region=overrides.get("region") or facts.region or file_facts.region,
         kind=overrides.get("kind") or facts.kind or file_facts.kind,
         source_url=overrides.get("source_url"),
+        sha256=content_hash(src) if is_published(src) else None,
     )
 
 
@@ -473,7 +491,7 @@ def _prepare(
     rid = (overrides.get("report_id") or src.stem).strip()
     if not _ID_RE.match(rid):
         raise CorpusError(f"{src}: report id {rid!r} must be one word without spaces or slashes")
-    text = read_report_text(src)
+    text = read_report_text(src, cache_dir=corpus_dir / TEXT_CACHE)  # keyed by content: valid once copied in
     report = parse_report(text, ReportMeta(report_id=rid, title=overrides.get("title") or src.stem, file=src.name))
     validate_report(report, src)
 
@@ -556,6 +574,7 @@ def _entry(meta: ReportMeta) -> dict[str, Any]:
         "region": meta.region,
         "kind": meta.kind,
         "source_url": meta.source_url,
+        "sha256": meta.sha256,
     }
     return {k: v for k, v in values.items() if v is not None}
 

@@ -69,6 +69,7 @@ class ReportMeta:
     region: str | None = None  # the place it is about, e.g. 衡阳市
     source_url: str | None = None
     kind: str | None = None  # 政府工作报告, 法治政府建设情况报告, 条例 … (retrieval.titles)
+    sha256: str | None = None  # of the file as published (PDF/DOCX/DOC/WPS), recorded when it was added
 
     @property
     def date(self) -> str | None:

@@ -9,6 +9,8 @@ What it does, in order:
   charset-normalizer (GBK, GB18030, Big5 …); a file that is UTF-8 except for a few broken bytes is
   reported as such rather than decoded as something else;
 - normalises line ends (CRLF, CR → LF) and drops the BOM;
+- PDF, DOCX, DOC/WPS (reports as published) go to `retrieval.readers`, which gives the same kind
+  of text: one paragraph per line, page furniture removed, auto-numbered labels restored;
 - HTML (`.html`/`.htm`, or content that is clearly an HTML page) becomes the text the page shows:
   block elements and <br> end lines, script/style/head are dropped, entities are decoded and runs of
   ordinary whitespace collapse to one space (no-break spaces are kept, as a browser does).
@@ -22,6 +24,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 from retrieval.errors import CorpusError
+from retrieval.readers import is_published, read_published
 
 HTML_SUFFIXES = (".html", ".htm")
 MAX_BYTES = 50 * 1024 * 1024  # a report is text; anything larger is not one we can use
@@ -37,8 +40,12 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
 _HTML_SNIFF = re.compile(r"^\s*(?:<!doctype\s+html|<html[\s>])|<(?:html|body|head)[\s>]", re.IGNORECASE)
 
 
-def read_report_text(path: str | Path) -> str:
-    """The text of a report file, decoded and normalised (LF line ends, no BOM, HTML rendered)."""
+def read_report_text(path: str | Path, cache_dir: Path | None = None) -> str:
+    """The text of a report file, decoded and normalised (LF line ends, no BOM, HTML rendered).
+
+    PDF, DOCX, DOC and WPS files are read by `retrieval.readers` (their extracted text is kept in
+    cache_dir, keyed by the file's SHA-256, when one is given).
+    """
     path = Path(path)
     name = str(path)
     try:
@@ -54,6 +61,10 @@ def read_report_text(path: str | Path) -> str:
         raise CorpusError(f"{name}: permission denied") from None
     except OSError as exc:
         raise CorpusError(f"{name}: cannot read file ({exc.strerror or exc})") from None
+    if is_published(path):
+        if not data.strip():
+            raise CorpusError(f"{name}: file is empty")
+        return normalize_newlines(read_published(path, data, cache_dir))
     text = decode_bytes(data, name)
     if path.suffix.lower() in HTML_SUFFIXES or looks_like_html(text):
         text = html_to_text(text)

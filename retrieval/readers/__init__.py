@@ -1,0 +1,88 @@
+"""Reports as published — PDF, DOCX, DOC/WPS — read into the plain text `retrieval.parse` expects.
+
+    text = read_published(Path("report.pdf"))   # one paragraph per line; CorpusError if unusable
+
+One module per format: `pdf` (+ the pure `pdf_layout`), `docx` (+ the pure `numbering`), `legacy`
+(LibreOffice for .doc/.wps); `cleanup` holds the repairs they share. Extraction is slow next to
+reading a text file (a PDF takes about a second), so `read_published` keeps the result in a cache
+directory keyed by the file's SHA-256 and the reader version: a changed file is read again, an
+unchanged one never is.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+import tempfile
+from pathlib import Path
+
+from retrieval.errors import CorpusError
+
+READER_VERSION = "1"
+PUBLISHED_SUFFIXES = (".pdf", ".docx", ".doc", ".wps")
+_MAGIC = {".pdf": b"%PDF-", ".docx": b"PK\x03\x04"}
+log = logging.getLogger("reportqa.corpus")
+
+
+def is_published(path: str | Path) -> bool:
+    return Path(path).suffix.lower() in PUBLISHED_SUFFIXES
+
+
+def read_published(path: Path, data: bytes, cache_dir: Path | None = None) -> str:
+    """The text of a PDF/DOCX/DOC/WPS file whose bytes are `data` (cached under cache_dir)."""
+    suffix = path.suffix.lower()
+    magic = _MAGIC.get(suffix)
+    if magic and not data.lstrip()[: len(magic)].startswith(magic):
+        kind = suffix[1:].upper()
+        raise CorpusError(f"{path}: not a {kind} file (its content does not start like one)")
+    digest = hashlib.sha256(data).hexdigest()
+    cached = _cache_read(cache_dir, digest)
+    if cached is not None:
+        return cached
+    if suffix == ".pdf":
+        from retrieval.readers.pdf import read_pdf
+
+        text = read_pdf(path)
+    elif suffix == ".docx":
+        from retrieval.readers.docx import read_docx
+
+        text = read_docx(path)
+    elif suffix in (".doc", ".wps"):
+        from retrieval.readers.legacy import read_legacy
+
+        text = read_legacy(path)
+    else:  # pragma: no cover - callers check is_published first
+        raise CorpusError(f"{path}: not a published-format file")
+    _cache_write(cache_dir, digest, text)
+    return text
+
+
+def _cache_file(cache_dir: Path, digest: str) -> Path:
+    return cache_dir / f"{digest}.v{READER_VERSION}.txt"
+
+
+def _cache_read(cache_dir: Path | None, digest: str) -> str | None:
+    if cache_dir is None:
+        return None
+    try:
+        return _cache_file(cache_dir, digest).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):  # missing, unreadable or corrupt: read the file again
+        return None
+
+
+def _cache_write(cache_dir: Path | None, digest: str, text: str) -> None:
+    """Best effort and atomic: a read-only corpus directory just goes without a cache."""
+    if cache_dir is None:
+        return
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=cache_dir)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, _cache_file(cache_dir, digest))
+    except OSError as exc:
+        log.debug("no text cache in %s (%s)", cache_dir, exc)
+        with contextlib.suppress(NameError, OSError):
+            os.unlink(tmp)

@@ -1,0 +1,154 @@
+"""Reports as published, read from real files: PDF (LibreOffice export with CJK fonts), DOCX
+(python-docx with Word auto-numbering), DOC (LibreOffice), and the bad files staff meet — each a
+one-line error, the manifest byte-identical, nothing copied in."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import REPO
+from published_files import FIXTURES, cid_pdf, docx_without_document, scanned_pdf, truncated
+from typer.testing import CliRunner
+
+from bot.cli import app
+from retrieval.corpus import TEXT_CACHE, load_corpus
+from retrieval.document import ReportMeta
+from retrieval.errors import CorpusError
+from retrieval.parse import parse_report
+from retrieval.readers.legacy import soffice
+from retrieval.sources import read_report_text
+
+SOURCES = json.loads((FIXTURES / "sources.json").read_text(encoding="utf-8"))
+SEED_PDF = FIXTURES / "hengyang-2019.pdf"
+SEED_DOCX = FIXTURES / "hengyang-2019.docx"
+
+
+@pytest.fixture
+def corpus(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("REPORTQA_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("REPORTQA_CORPUS", raising=False)
+    target = tmp_path / "corpus"
+    target.mkdir()
+    shutil.copy(REPO / "corpus" / "reports.toml", target)
+    shutil.copy(REPO / "corpus" / "hengyang-2019-fazhi-zhengfu-report.txt", target)
+    return target
+
+
+def invoke(corpus: Path, *args: str):
+    return CliRunner().invoke(app, ["--corpus", str(corpus), *args])
+
+
+def assert_refused(corpus: Path, file: Path, *needles: str) -> None:
+    before = (corpus / "reports.toml").read_bytes()
+    listing = sorted(p.name for p in corpus.iterdir())
+    result = invoke(corpus, "reports", "add", str(file))
+    assert result.exit_code == 2, result.output
+    line = result.stderr.strip()
+    assert "\n" not in line and line.startswith("reportqa: error: "), result.stderr
+    assert "Traceback" not in result.output
+    for needle in needles:
+        assert needle in line, line
+    assert (corpus / "reports.toml").read_bytes() == before
+    assert sorted(p.name for p in corpus.iterdir() if p.name != TEXT_CACHE) == listing
+
+
+# ------------------------------------------------------------------------------- bad files
+
+
+def test_a_scanned_pdf_names_its_pages_and_says_ocr(corpus: Path, tmp_path: Path):
+    assert_refused(corpus, scanned_pdf(tmp_path / "scan.pdf", pages=12), "no text layer on pages 1–12", "OCR")
+
+
+def test_a_pdf_whose_glyphs_do_not_decode_is_refused_after_both_readers(corpus: Path, tmp_path: Path):
+    assert_refused(corpus, cid_pdf(tmp_path / "cid.pdf"), "text layer unusable", "(cid:")
+
+
+def test_an_encrypted_pdf_is_refused(corpus: Path):
+    assert_refused(corpus, FIXTURES / "hengyang-2019-encrypted.pdf", "encrypted")
+
+
+def test_a_truncated_pdf_is_refused(corpus: Path, tmp_path: Path):
+    assert_refused(corpus, truncated(SEED_PDF, tmp_path / "cut.pdf"), "truncated")
+
+
+def test_a_damaged_pdf_is_refused(corpus: Path, tmp_path: Path):
+    data = bytearray(SEED_PDF.read_bytes())
+    data[200:-40] = b"\x00" * (len(data) - 240)  # header and %%EOF kept, everything between destroyed
+    bad = tmp_path / "damaged.pdf"
+    bad.write_bytes(bytes(data))
+    assert_refused(corpus, bad, "damaged.pdf")
+
+
+def test_a_text_file_named_pdf_and_junk_named_docx_are_refused(corpus: Path, tmp_path: Path):
+    fake = tmp_path / "report.pdf"
+    fake.write_text("一、总体情况\n这不是PDF。\n", encoding="utf-8")
+    assert_refused(corpus, fake, "not a PDF file")
+    junk = tmp_path / "report.docx"
+    junk.write_bytes(b"\x89PNG\r\n" + bytes(range(256)) * 4)
+    assert_refused(corpus, junk, "not a DOCX file")
+
+
+def test_a_truncated_or_hollow_docx_is_refused(corpus: Path, tmp_path: Path):
+    assert_refused(corpus, truncated(SEED_DOCX, tmp_path / "cut.docx"), "cut.docx", "DOCX")
+    assert_refused(corpus, docx_without_document(tmp_path / "hollow.docx"), "hollow.docx", "not a DOCX file")
+
+
+def test_a_doc_without_libreoffice_names_the_package(corpus: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("REPORTQA_SOFFICE", "/nonexistent/soffice")
+    assert_refused(corpus, FIXTURES / "hengyang-2019.doc", "LibreOffice", "libreoffice-writer-nogui")
+
+
+# ------------------------------------------------------------------------------ good files
+
+
+def test_reports_add_a_pdf_keeps_the_original_with_its_sha256_and_answers_from_it(corpus: Path):
+    import hashlib
+
+    src = FIXTURES / "longhua-2019-fazhi.pdf"
+    result = invoke(corpus, "reports", "add", str(src))
+    assert result.exit_code == 0, result.stderr
+    assert (corpus / src.name).read_bytes() == src.read_bytes()
+    manifest = (corpus / "reports.toml").read_text(encoding="utf-8")
+    assert f'sha256 = "{hashlib.sha256(src.read_bytes()).hexdigest()}"' in manifest
+    # metadata detected from the PDF's own title line and signature block
+    assert 'title = "深圳市龙华区2019年法治政府建设工作报告"' in manifest
+    assert 'region = "龙华区"' in manifest and "year = 2019" in manifest
+    listed = invoke(corpus, "reports", "list").stdout
+    assert "longhua-2019-fazhi" in listed
+    shown = invoke(corpus, "show", "3.1", "--report", "longhua-2019-fazhi")
+    assert shown.exit_code == 0 and "规范性文件" in shown.stdout
+    # the extracted text is cached by content: a second load does not read the PDF again
+    cached = list((corpus / TEXT_CACHE).glob("*.txt"))
+    assert len(cached) == 1
+    reports = load_corpus([corpus])
+    assert {r.meta.report_id for r in reports} == {"hengyang-2019-fazhi", "longhua-2019-fazhi"}
+
+
+def test_a_corrupt_text_cache_is_ignored_and_rewritten(tmp_path: Path):
+    cache = tmp_path / "cache"
+    first = read_report_text(SEED_DOCX, cache_dir=cache)
+    (entry,) = cache.glob("*.txt")
+    entry.write_bytes(b"\xff\xfe\x00garbage")
+    assert read_report_text(SEED_DOCX, cache_dir=cache) == first
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(soffice() is None, reason="LibreOffice (soffice) is not installed; .ci/run installs it")
+def test_a_doc_file_converts_through_libreoffice_to_the_same_tree(tmp_path: Path):
+    seed = REPO / "corpus" / "hengyang-2019-fazhi-zhengfu-report.txt"
+    meta = ReportMeta(report_id="x", title="x", file="x")
+    expected = parse_report(read_report_text(seed), meta)
+    got = parse_report(read_report_text(FIXTURES / "hengyang-2019.doc"), meta)
+    assert [(s.section_id, s.label, s.title) for s in got.walk()] == [
+        (s.section_id, s.label, s.title) for s in expected.walk()
+    ]
+
+
+def test_sources_json_lists_every_fixture():
+    for rid in SOURCES:
+        assert (FIXTURES / f"{rid}.pdf").is_file() and (FIXTURES / f"{rid}.docx").is_file()
+    with pytest.raises(CorpusError):
+        read_report_text(FIXTURES / "missing.pdf")
