@@ -884,11 +884,24 @@ class ReportBot:
             async with self._lock(target.chat_id):
                 await self.send_parts(context.bot, target, tm.render_section_parts(meta, section))
             return
-        await self.reply(context.bot, target, tm.start_text(), tm.start_keyboard(self.options.examples))
+        lang = await self._command_lang(update, target)
+        await self.reply(context.bot, target, tm.start_text(lang), tm.start_keyboard(self.options.examples))
 
     async def on_help(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         target = Target.of(update.effective_message, quote=False)
-        await self.reply(context.bot, target, tm.help_text(self.options.max_question_chars, context.bot.username))
+        lang = await self._command_lang(update, target)
+        await self.reply(
+            context.bot, target, tm.help_text(self.options.max_question_chars, context.bot.username, lang)
+        )
+
+    async def _command_lang(self, update: Update, target: Target) -> str:
+        """The language of a command's reply: the chat's /lang choice, else the user's Telegram language."""
+        _, scope = await asyncio.to_thread(self.log.conversation, target.chat_id, target.thread_id)
+        if scope.get("lang") in ("en", "zh"):
+            return scope["lang"]
+        user = update.effective_user
+        code = (getattr(user, "language_code", None) or "").lower()
+        return "en" if code.startswith("en") else "zh"
 
     async def on_about(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         target = Target.of(update.effective_message, quote=False)

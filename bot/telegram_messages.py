@@ -644,7 +644,15 @@ def reports_view(metas: Sequence[ReportMeta], page: int) -> tuple[str, InlineKey
 # --------------------------------------------------------------------------- fixed texts
 
 
-def start_text() -> str:
+def start_text(lang: str = "zh") -> str:
+    """The /start greeting in the chat's language (lang "en" for English)."""
+    if lang == "en":
+        return (
+            "Hello! I answer questions from Chinese government reports.\n"
+            "Send a question in English or Chinese: I find the passages that answer it and cite the report "
+            "and section each comes from (the passages are quoted in Chinese, as published).\n\n"
+            "Try one of the questions below, browse the reports with /sections, or see /help."
+        )
     return (
         "您好！我是政府报告问答助手。\n"
         "直接发送您的问题，我会从已收录的政府报告中找出相关段落，并注明出自哪份报告的哪一节。\n\n"
@@ -656,7 +664,22 @@ def start_keyboard(examples: Sequence[str] = EXAMPLE_QUESTIONS) -> InlineKeyboar
     return InlineKeyboardMarkup([[_button(shorten(q, 40), Example(i))] for i, q in enumerate(examples)])
 
 
-def help_text(max_question_chars: int, username: str | None = None) -> str:
+def help_text(max_question_chars: int, username: str | None = None, lang: str = "zh") -> str:
+    """/help in the chat's language (lang "en" for English)."""
+    if lang == "en":
+        handle = f"@{escape(username)}" if username else "@botname"
+        return (
+            "<b>How to use</b>\n"
+            "• Private chat: just send a question, e.g. “How many disputes did Hengyang mediate in 2019?”\n"
+            f"• Groups: {handle} plus the question, reply to my message, or /ask question\n"
+            f"• Any chat: type {handle} question to send an answer into the conversation\n\n"
+            "Every answer cites its source (report and section); the answering sentence is in bold.\n"
+            "Buttons: <b>More results</b> pages on, <b>Full section</b> shows the whole section, 👍/👎 tell us "
+            "whether the answer helped. Follow-up questions build on the previous one; /reset forgets them.\n\n"
+            "/sections browse the reports\n/about the reports loaded\n/report limit this chat to one region "
+            "or report\n/lang en | zh | auto reply language\n/help this help\n\n"
+            f"Please keep questions under {max_question_chars} characters."
+        )
     handle = f"@{escape(username)}" if username else "@机器人用户名"
     return (
         "<b>使用方法</b>\n"

@@ -152,3 +152,28 @@ def test_sources_json_lists_every_fixture():
         assert (FIXTURES / f"{rid}.pdf").is_file() and (FIXTURES / f"{rid}.docx").is_file()
     with pytest.raises(CorpusError):
         read_report_text(FIXTURES / "missing.pdf")
+
+
+def test_docx_tables_are_read_in_body_order_one_line_per_row(tmp_path: Path):
+    import docx
+
+    document = docx.Document()
+    document.add_paragraph("一、主要指标")
+    document.add_paragraph("全年主要指标完成情况如下。")
+    table = document.add_table(rows=3, cols=3)
+    for r, row in enumerate([("指标", "2019年", "增长"), ("地区生产总值", "1000亿元", "7.5%"), ("合计", "", "")]):
+        for c, value in enumerate(row):
+            table.cell(r, c).text = value
+    table.cell(2, 0).merge(table.cell(2, 2))  # a merged cell: python-docx repeats it per grid column
+    table.cell(2, 0).text = "注：数据为初步统计"
+    document.add_paragraph("二、下一步工作")
+    document.add_paragraph("继续推进各项工作。")
+    path = tmp_path / "table.docx"
+    document.save(str(path))
+    lines = read_report_text(path).splitlines()
+    assert lines == [
+        "一、主要指标", "全年主要指标完成情况如下。", "指标  2019年  增长", "地区生产总值  1000亿元  7.5%",
+        "注：数据为初步统计", "二、下一步工作", "继续推进各项工作。",
+    ]
+    report = parse_report("\n".join(lines), ReportMeta(report_id="t", title="t", file="t"))
+    assert [s.label for s in report.walk() if s.level == 1] == ["一、", "二、"]

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 from bot_harness import FAST, ask, replies, running_bot
-from fake_telegram import TEST_TOKEN, RunningApp, parse_html
+from fake_telegram import TEST_TOKEN, FakeUser, RunningApp, parse_html
 from telegram.error import BadRequest, NetworkError
 
 from bot import telegram_messages as tm
@@ -142,6 +142,20 @@ def test_start_greets_in_chinese_with_three_tappable_examples_and_sets_zh_en_com
         names = [c["command"] for c in tg.commands(language)]
         assert names == ["start", "help", "sections", "about", "ask", "report", "reset", "lang"]
     assert tg.commands("en")[0]["description"].startswith("Start")
+
+
+def test_start_and_help_in_english_for_an_english_user_and_after_lang_en(tg, retriever, tmp_path):
+    with running_bot(tg, retriever, tmp_path):
+        english = tg.private_chat(2001)
+        user = FakeUser(2001, first_name="Alex", language_code="en-GB")
+        assert ask(tg, "/start", english, user=user).result["text"].startswith("Hello! I answer questions")
+        help_en = ask(tg, "/help", english, user=user).result["text"]
+        assert "How to use" in help_en and "/lang en | zh | auto" in help_en and "使用方法" not in help_en
+        ask(tg, "/lang zh", english, user=user)  # the chat's choice wins over the user's language
+        assert "您好" in ask(tg, "/start", english, user=user).result["text"]
+        chinese = tg.private_chat(2002)
+        ask(tg, "/lang en", chinese)  # a Chinese-language user who chose English
+        assert "How to use" in ask(tg, "/help", chinese).result["text"]
 
 
 def test_help_and_about(tg, retriever, tmp_path):
