@@ -52,3 +52,26 @@ def tg(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("PTB_TIMEDELTA", "1")  # PTB 22's opt-in; silences its RetryAfter deprecation warning
     with FakeTelegram() as fake:
         yield fake
+
+
+@pytest.fixture
+def seed_corpus(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A writable copy of the repository's corpus (manifest + seed report), with its own REPORTQA_HOME."""
+    import shutil
+
+    monkeypatch.setenv("REPORTQA_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("REPORTQA_CORPUS", raising=False)
+    target = tmp_path / "corpus"
+    target.mkdir()
+    shutil.copy(REPO / "corpus" / "reports.toml", target)
+    shutil.copy(REPO / "corpus" / "hengyang-2019-fazhi-zhengfu-report.txt", target)
+    return target
+
+
+def invoke_cli(corpus: Path, *args: str):
+    """`reportqa --corpus CORPUS ARGS…` in process (typer's CliRunner), stdout and stderr apart."""
+    from typer.testing import CliRunner
+
+    from bot.cli import app
+
+    return CliRunner().invoke(app, ["--corpus", str(corpus), *args])

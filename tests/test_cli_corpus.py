@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from conftest import LONGHUA_FILE, REPO
+from conftest import LONGHUA_FILE, invoke_cli
 from typer.testing import CliRunner
 
 from bot.cli import app
@@ -24,19 +23,12 @@ SEED_TITLE = "衡阳市2019年度法治政府建设情况报告"
 
 
 @pytest.fixture
-def corpus(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def corpus(seed_corpus: Path) -> Path:
     """A writable copy of the repository's corpus (manifest + seed report)."""
-    monkeypatch.setenv("REPORTQA_HOME", str(tmp_path / "home"))
-    monkeypatch.delenv("REPORTQA_CORPUS", raising=False)
-    target = tmp_path / "corpus"
-    target.mkdir()
-    shutil.copy(REPO / "corpus" / "reports.toml", target)
-    shutil.copy(REPO / "corpus" / "hengyang-2019-fazhi-zhengfu-report.txt", target)
-    return target
+    return seed_corpus
 
 
-def invoke(corpus: Path, *args: str):
-    return CliRunner().invoke(app, ["--corpus", str(corpus), *args])
+invoke = invoke_cli
 
 
 def assert_error(result, *needles: str) -> None:

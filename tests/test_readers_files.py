@@ -5,15 +5,12 @@ one-line error, the manifest byte-identical, nothing copied in."""
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
-from conftest import REPO
+from conftest import REPO, invoke_cli
 from published_files import FIXTURES, cid_pdf, docx_without_document, scanned_pdf, truncated
-from typer.testing import CliRunner
 
-from bot.cli import app
 from retrieval.corpus import TEXT_CACHE, load_corpus
 from retrieval.document import ReportMeta
 from retrieval.errors import CorpusError
@@ -27,18 +24,11 @@ SEED_DOCX = FIXTURES / "hengyang-2019.docx"
 
 
 @pytest.fixture
-def corpus(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("REPORTQA_HOME", str(tmp_path / "home"))
-    monkeypatch.delenv("REPORTQA_CORPUS", raising=False)
-    target = tmp_path / "corpus"
-    target.mkdir()
-    shutil.copy(REPO / "corpus" / "reports.toml", target)
-    shutil.copy(REPO / "corpus" / "hengyang-2019-fazhi-zhengfu-report.txt", target)
-    return target
+def corpus(seed_corpus: Path) -> Path:
+    return seed_corpus
 
 
-def invoke(corpus: Path, *args: str):
-    return CliRunner().invoke(app, ["--corpus", str(corpus), *args])
+invoke = invoke_cli
 
 
 def assert_refused(corpus: Path, file: Path, *needles: str) -> None:
