@@ -42,6 +42,16 @@ def read_docx(path: Path) -> str:
     except Exception as exc:  # lxml and the zip layer raise many kinds on a damaged file
         raise CorpusError(f"{name}: not a readable DOCX file ({_short(exc)})") from None
 
+    try:
+        lines = _body_lines(document)
+    except (ValueError, KeyError, AttributeError, TypeError, IndexError) as exc:  # malformed XML inside
+        raise CorpusError(f"{name}: not a readable DOCX file (malformed document: {_short(exc)})") from None
+    if not lines:
+        raise CorpusError(f"{name}: the DOCX file has no text")
+    return "\n".join(lines) + "\n"
+
+
+def _body_lines(document) -> list[str]:
     numbering = Numbering(_numbering_root(document), _styles_root(document))
     lines: list[str] = []
     for block in document.iter_inner_content():
@@ -56,9 +66,7 @@ def read_docx(path: Path) -> str:
         if label and not HEADING_START.match(text.lstrip()):
             text = label + text.lstrip()
         lines.extend(fix_codepoints(part) for part in text.split("\n") if part.strip())
-    if not lines:
-        raise CorpusError(f"{name}: the DOCX file has no text")
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def _paragraph_text(paragraph) -> str:

@@ -58,6 +58,8 @@ def _tens(n: int) -> str:
 
 def format_number(n: int, fmt: str) -> str:
     """A counter in one of Word's number formats (the ones Chinese documents use, and the basics)."""
+    if n < 0:
+        return str(n)
     if fmt in ("chineseCounting", "chineseCountingThousand", "chineseLegalSimplified", "taiwaneseCounting",
                "taiwaneseCountingThousand", "ideographDigital"):
         if fmt == "ideographDigital":
@@ -112,7 +114,7 @@ class Numbering:
         for absn in root.iter(f"{W}abstractNum"):
             levels: dict[int, Level] = {}
             for lvl in absn.iter(f"{W}lvl"):
-                levels[int(lvl.get(f"{W}ilvl", "0"))] = _level(lvl)
+                levels[_int(lvl.get(f"{W}ilvl"), 0)] = _level(lvl)
             self._abstract[absn.get(f"{W}abstractNumId")] = levels
         for num in root.iter(f"{W}num"):
             abstract = num.find(f"{W}abstractNumId")
@@ -121,10 +123,10 @@ class Numbering:
             starts: dict[int, int] = {}
             overrides: dict[int, Level] = {}
             for ov in num.iter(f"{W}lvlOverride"):
-                ilvl = int(ov.get(f"{W}ilvl", "0"))
+                ilvl = _int(ov.get(f"{W}ilvl"), 0)
                 so = ov.find(f"{W}startOverride")
                 if so is not None:
-                    starts[ilvl] = int(so.get(f"{W}val", "1"))
+                    starts[ilvl] = _int(so.get(f"{W}val"), 1)
                 lvl = ov.find(f"{W}lvl")
                 if lvl is not None:
                     overrides[ilvl] = _level(lvl)
@@ -214,8 +216,8 @@ def _level(lvl) -> Level:
     return Level(
         fmt=val("numFmt") or "decimal",
         text=val("lvlText") if val("lvlText") is not None else "",
-        start=int(start) if start and start.lstrip("-").isdigit() else 1,
-        restart=int(restart) if restart and restart.isdigit() else None,
+        start=_int(start, 1),
+        restart=_int(restart, None),
     )
 
 
@@ -224,8 +226,16 @@ def _numpr(numpr) -> tuple[str | None, int | None]:
     lvl = numpr.find(f"{W}ilvl")
     return (
         num.get(f"{W}val") if num is not None else None,
-        int(lvl.get(f"{W}val")) if lvl is not None and (lvl.get(f"{W}val") or "").isdigit() else None,
+        _int(lvl.get(f"{W}val"), None) if lvl is not None else None,
     )
+
+
+def _int(value: str | None, default):
+    """An integer attribute as Word writes it; `default` for a missing or malformed one."""
+    try:
+        return int(value) if value is not None else default
+    except ValueError:
+        return default
 
 
 def _strip_placeholders(text: str) -> str:
