@@ -10,6 +10,7 @@ from the verified per-report vectors at load (milliseconds for exact indexes).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from collections.abc import Sequence
@@ -21,11 +22,12 @@ from retrieval.dense import DenseIndex
 from retrieval.document import Report
 from retrieval.errors import IndexStoreError
 from retrieval.index_store import IndexManifest, IndexStore, ReportEntry, vectors_from_bytes, vectors_to_bytes
-from retrieval.lexical import LexicalIndex
+from retrieval.lexical import DEFAULT_SCHEME, TOKENIZER_VERSION, LexicalIndex, tokenize
 from retrieval.parse import PARSER_VERSION
 from retrieval.passages import PASSAGE_FORMAT, Passage
 
 LEXICAL_DIR = "lexical"
+TOKENS_DIR = "lexical-tokens"  # per-report BM25 tokens: a rebuild after one report changed re-tokenizes only it
 
 
 @dataclass
@@ -155,7 +157,8 @@ def ensure_index(
         if not todo and manifest is not None and manifest.corpus_hash == new_manifest.corpus_hash:
             lexical = _load_lexical(store)
         if lexical is None or len(lexical) != len(passages):
-            lexical = LexicalIndex.build([p.indexed_text for p in passages])
+            texts = [p.indexed_text for p in passages]
+            lexical = LexicalIndex.build(texts, tokens=passage_tokens(store, grouped, passages))
             lexical.save(store.root / LEXICAL_DIR)
 
         if manifest is None or todo or manifest.corpus_hash != new_manifest.corpus_hash:
@@ -195,6 +198,57 @@ def assemble(per_report, passages, dim, lexical, manifest, store, embedded) -> L
         manifest=manifest,
         embedded=embedded,
     )
+
+
+def passage_tokens(
+    store: IndexStore, grouped: Sequence[Sequence[Passage]], passages: Sequence[Passage]
+) -> list[list[str]]:
+    """BM25 tokens of every passage (in passage order): per report from the token cache when its
+    texts are unchanged — each cache file carries its own sha256 and is re-tokenized if it does not
+    match — else tokenized now and cached. Files of reports no longer present are removed."""
+    tokens_of: dict[int, list[str]] = {}
+    keep: set[str] = set()
+    for group in grouped:
+        texts = [p.indexed_text for p in group]
+        name = f"{_token_key(texts)}.json"
+        keep.add(name)
+        tokens = _read_tokens(store.root / TOKENS_DIR / name, len(texts))
+        if tokens is None:
+            tokens = [tokenize(t, DEFAULT_SCHEME) for t in texts]
+            payload = json.dumps(tokens, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+            with contextlib.suppress(OSError):  # a cache: the index is still right without it
+                store.write_file(f"{TOKENS_DIR}/{name}", hashlib.sha256(payload).hexdigest().encode() + b"\n" + payload)
+        for p, toks in zip(group, tokens, strict=True):
+            tokens_of[id(p)] = toks
+    directory = store.root / TOKENS_DIR
+    if directory.is_dir():
+        for path in directory.iterdir():
+            if path.name not in keep and not path.name.startswith("."):
+                with contextlib.suppress(OSError):
+                    path.unlink()
+    return [tokens_of[id(p)] for p in passages]
+
+
+def _token_key(texts: Sequence[str]) -> str:
+    h = hashlib.sha256(json.dumps([TOKENIZER_VERSION, DEFAULT_SCHEME]).encode())
+    for text in texts:
+        h.update(b"\x00")
+        h.update(text.encode("utf-8"))
+    return h.hexdigest()[:32]
+
+
+def _read_tokens(path, n: int) -> list[list[str]] | None:
+    try:
+        raw = path.read_bytes()
+        digest, _, payload = raw.partition(b"\n")
+        if hashlib.sha256(payload).hexdigest().encode() != digest:
+            return None
+        tokens = json.loads(payload)
+    except (OSError, ValueError):
+        return None
+    if not isinstance(tokens, list) or len(tokens) != n or not all(isinstance(t, list) for t in tokens):
+        return None
+    return tokens
 
 
 def _load_lexical(store: IndexStore) -> LexicalIndex | None:

@@ -141,3 +141,52 @@ def test_removed_report_leaves_no_stale_vectors(corpus_dir, tmp_path):
     r = open_retriever(corpus_dir, home, CountingHashEmbedder())
     assert [m.report_id for m in r.reports] == ["hengyang"]
     assert len(list((home / "index" / "corpus" / "vectors").glob("*.npy"))) == 1
+
+
+def _postings(lexical) -> dict[str, tuple]:
+    bm25 = lexical._bm25
+    indptr, indices, data = bm25.scores["indptr"], bm25.scores["indices"], bm25.scores["data"]
+    return {
+        t: (tuple(indices[indptr[i] : indptr[i + 1]]), tuple(np.round(data[indptr[i] : indptr[i + 1]], 6)))
+        for t, i in bm25.vocab_dict.items()
+        if i < len(indptr) - 1
+    }
+
+
+def test_lexical_tokens_are_cached_per_report_and_a_damaged_cache_file_is_retokenized(
+    corpus_dir, tmp_path, monkeypatch: pytest.MonkeyPatch
+):
+    from retrieval import lexical as lexical_module
+    from retrieval.indexing import LEXICAL_DIR, TOKENS_DIR
+    from retrieval.lexical import LexicalIndex
+
+    home = tmp_path / "home"
+    first = open_retriever(corpus_dir, home, CountingHashEmbedder())
+    texts = [p.indexed_text for p in first._passages]
+    reference = _postings(LexicalIndex.build(texts))  # tokenized from the texts, no cache
+    assert _postings(first._index.lexical) == reference
+    token_dir = home / "index" / "corpus" / TOKENS_DIR
+    files = sorted(token_dir.glob("*.json"))
+    assert len(files) == 2  # one per report
+
+    # Damage one report's cache file and force a lexical rebuild: only that report is tokenized again.
+    damaged = files[0]
+    damaged.write_bytes(damaged.read_bytes()[:-40] + b"]]")
+    shutil.rmtree(home / "index" / "corpus" / LEXICAL_DIR)
+    calls: list[str] = []
+    real = lexical_module.tokenize
+
+    def counting(text, scheme=lexical_module.DEFAULT_SCHEME):
+        calls.append(text)
+        return real(text, scheme)
+
+    monkeypatch.setattr("retrieval.indexing.tokenize", counting)
+    second = open_retriever(corpus_dir, home, CountingHashEmbedder())
+    assert _postings(second._index.lexical) == reference
+    n_first_report = len(second._passages) - len(calls)
+    assert 0 < len(calls) < len(second._passages) and n_first_report > 0
+
+    # A report that goes away takes its cache file with it.
+    (corpus_dir / "longhua_2019.txt").unlink()
+    open_retriever(corpus_dir, home, CountingHashEmbedder())
+    assert len(list(token_dir.glob("*.json"))) == 1
