@@ -23,6 +23,7 @@ from retrieval.errors import CorpusError
 READER_VERSION = "1"
 PUBLISHED_SUFFIXES = (".pdf", ".docx", ".doc", ".wps")
 _MAGIC = {".pdf": b"%PDF-", ".docx": b"PK\x03\x04"}
+_MAGIC_WITHIN = {".pdf": 1024, ".docx": 0}  # readers accept a PDF header after up to 1 KB of junk
 log = logging.getLogger("reportqa.corpus")
 
 
@@ -34,7 +35,7 @@ def read_published(path: Path, data: bytes, cache_dir: Path | None = None) -> st
     """The text of a PDF/DOCX/DOC/WPS file whose bytes are `data` (cached under cache_dir)."""
     suffix = path.suffix.lower()
     magic = _MAGIC.get(suffix)
-    if magic and not data.lstrip()[: len(magic)].startswith(magic):
+    if magic and magic not in data[: _MAGIC_WITHIN[suffix] + len(magic)]:
         kind = suffix[1:].upper()
         raise CorpusError(f"{path}: not a {kind} file (its content does not start like one)")
     digest = hashlib.sha256(data).hexdigest()
@@ -76,6 +77,7 @@ def _cache_write(cache_dir: Path | None, digest: str, text: str) -> None:
     """Best effort and atomic: a read-only corpus directory just goes without a cache."""
     if cache_dir is None:
         return
+    tmp: str | None = None
     try:
         cache_dir.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=cache_dir)
@@ -84,5 +86,6 @@ def _cache_write(cache_dir: Path | None, digest: str, text: str) -> None:
         os.replace(tmp, _cache_file(cache_dir, digest))
     except OSError as exc:
         log.debug("no text cache in %s (%s)", cache_dir, exc)
-        with contextlib.suppress(NameError, OSError):
-            os.unlink(tmp)
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
