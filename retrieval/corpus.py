@@ -273,19 +273,9 @@ def content_hash(path: str | Path) -> str:
 
 
 def load_report(corpus_dir: str | Path, meta: ReportMeta) -> Report:
-    """Read, parse and validate one report of a corpus directory.
-
-    A published-format file whose bytes no longer match the manifest's sha256 is still read (its
-    current content is what the index will hold), with a warning: the file was replaced by hand.
-    """
+    """Read, parse and validate one report of a corpus directory."""
     path = Path(corpus_dir) / meta.file
-    text = read_report_text(path, cache_dir=Path(corpus_dir) / TEXT_CACHE)
-    if meta.sha256 and is_published(path) and content_hash(path) != meta.sha256:
-        import logging
-
-        logging.getLogger("reportqa.corpus").warning(
-            "%s: file differs from the one added (sha256 in %s); reading it as it is now", path, MANIFEST
-        )
+    text = read_report_text(path, cache_dir=Path(corpus_dir) / TEXT_CACHE, expected_sha256=meta.sha256)
     report = parse_report(text, meta)
     validate_report(report, path)
     return report

@@ -40,11 +40,11 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
 _HTML_SNIFF = re.compile(r"^\s*(?:<!doctype\s+html|<html[\s>])|<(?:html|body|head)[\s>]", re.IGNORECASE)
 
 
-def read_report_text(path: str | Path, cache_dir: Path | None = None) -> str:
+def read_report_text(path: str | Path, cache_dir: Path | None = None, expected_sha256: str | None = None) -> str:
     """The text of a report file, decoded and normalised (LF line ends, no BOM, HTML rendered).
 
     PDF, DOCX, DOC and WPS files are read by `retrieval.readers` (their extracted text is kept in
-    cache_dir, keyed by the file's SHA-256, when one is given).
+    cache_dir, keyed by the file's SHA-256, when one is given; expected_sha256 is the manifest's record).
     """
     path = Path(path)
     name = str(path)
@@ -64,7 +64,7 @@ def read_report_text(path: str | Path, cache_dir: Path | None = None) -> str:
     if is_published(path):
         if not data.strip():
             raise CorpusError(f"{name}: file is empty")
-        return normalize_newlines(read_published(path, data, cache_dir))
+        return normalize_newlines(read_published(path, data, cache_dir, expected_sha256))
     text = decode_bytes(data, name)
     if path.suffix.lower() in HTML_SUFFIXES or looks_like_html(text):
         text = html_to_text(text)

@@ -4,7 +4,7 @@ one-line error, the manifest byte-identical, nothing copied in."""
 
 from __future__ import annotations
 
-import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -18,7 +18,6 @@ from retrieval.parse import parse_report
 from retrieval.readers.legacy import soffice
 from retrieval.sources import read_report_text
 
-SOURCES = json.loads((FIXTURES / "sources.json").read_text(encoding="utf-8"))
 SEED_PDF = FIXTURES / "hengyang-2019.pdf"
 SEED_DOCX = FIXTURES / "hengyang-2019.docx"
 
@@ -123,6 +122,7 @@ def test_a_corrupt_text_cache_is_ignored_and_rewritten(tmp_path: Path):
     (entry,) = cache.glob("*.txt")
     entry.write_bytes(b"\xff\xfe\x00garbage")
     assert read_report_text(SEED_DOCX, cache_dir=cache) == first
+    assert entry.read_text(encoding="utf-8") == first  # and the entry is good again
 
 
 @pytest.mark.slow
@@ -135,13 +135,6 @@ def test_a_doc_file_converts_through_libreoffice_to_the_same_tree(tmp_path: Path
     assert [(s.section_id, s.label, s.title) for s in got.walk()] == [
         (s.section_id, s.label, s.title) for s in expected.walk()
     ]
-
-
-def test_sources_json_lists_every_fixture():
-    for rid in SOURCES:
-        assert (FIXTURES / f"{rid}.pdf").is_file() and (FIXTURES / f"{rid}.docx").is_file()
-    with pytest.raises(CorpusError):
-        read_report_text(FIXTURES / "missing.pdf")
 
 
 def test_docx_tables_are_read_in_body_order_one_line_per_row(tmp_path: Path):
@@ -235,3 +228,18 @@ def test_docx_with_mangled_xml_inside_a_valid_zip_gives_text_or_a_corpus_error(t
             assert "\n" not in str(exc) and str(path) in str(exc)
         else:
             assert isinstance(text, str)
+
+
+def test_a_published_file_replaced_by_hand_is_read_as_it_is_now_with_a_warning(
+    corpus: Path, caplog: pytest.LogCaptureFixture
+):
+    src = FIXTURES / "longhua-2019-fazhi.docx"
+    assert invoke(corpus, "reports", "add", str(src)).exit_code == 0
+    shutil.copyfile(FIXTURES / "longhua-2019-fazhi.pdf", corpus / src.name.replace(".docx", ".pdf"))
+    manifest = corpus / "reports.toml"
+    manifest.write_text(manifest.read_text(encoding="utf-8").replace(src.name, src.name.replace(".docx", ".pdf")),
+                        encoding="utf-8")  # the entry now points at a different file than the one added
+    with caplog.at_level("WARNING", logger="reportqa.corpus"):
+        reports = load_corpus([corpus])
+    assert "longhua-2019-fazhi" in {r.meta.report_id for r in reports}
+    assert any("differs from the one added" in r.getMessage() for r in caplog.records)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from lxml import etree
 
 from retrieval.readers.cleanup import fix_codepoints, garbage_share, is_page_number, join_wrapped
-from retrieval.readers.numbering import Numbering, W, chinese_number, format_number
+from retrieval.readers.numbering import Numbering, chinese_number, format_number
 from retrieval.readers.pdf_layout import Glyph, build_lines, layout_paragraphs
 
 # ---------------------------------------------------------------------------------- cleanup
@@ -193,4 +193,3 @@ def test_paragraph_numpr_and_start_override():
     assert numbering.label(_p("2", 0), None) == "三、"
     assert numbering.label(_p("2", 0), None) == "四、"
     assert numbering.label(_p("0", 0), "Heading1") == ""  # numId 0 switches numbering off
-    assert W.startswith("{")

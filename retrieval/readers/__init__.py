@@ -22,8 +22,8 @@ from retrieval.errors import CorpusError
 
 READER_VERSION = "1"
 PUBLISHED_SUFFIXES = (".pdf", ".docx", ".doc", ".wps")
-_MAGIC = {".pdf": b"%PDF-", ".docx": b"PK\x03\x04"}
-_MAGIC_WITHIN = {".pdf": 1024, ".docx": 0}  # readers accept a PDF header after up to 1 KB of junk
+# How a file of each kind starts, and how far in (PDF readers accept a header after 1 KB of junk).
+_MAGIC = {".pdf": (b"%PDF-", 1024), ".docx": (b"PK\x03\x04", 0)}
 log = logging.getLogger("reportqa.corpus")
 
 
@@ -31,14 +31,22 @@ def is_published(path: str | Path) -> bool:
     return Path(path).suffix.lower() in PUBLISHED_SUFFIXES
 
 
-def read_published(path: Path, data: bytes, cache_dir: Path | None = None) -> str:
-    """The text of a PDF/DOCX/DOC/WPS file whose bytes are `data` (cached under cache_dir)."""
+def read_published(
+    path: Path, data: bytes, cache_dir: Path | None = None, expected_sha256: str | None = None
+) -> str:
+    """The text of a PDF/DOCX/DOC/WPS file whose bytes are `data` (cached under cache_dir).
+
+    expected_sha256: the manifest's record of the file as added; a file replaced by hand since is
+    still read as it is now (that is what the index will hold), with a warning.
+    """
     suffix = path.suffix.lower()
-    magic = _MAGIC.get(suffix)
-    if magic and magic not in data[: _MAGIC_WITHIN[suffix] + len(magic)]:
+    magic, within = _MAGIC.get(suffix, (b"", 0))
+    if magic and magic not in data[: within + len(magic)]:
         kind = suffix[1:].upper()
         raise CorpusError(f"{path}: not a {kind} file (its content does not start like one)")
     digest = hashlib.sha256(data).hexdigest()
+    if expected_sha256 and digest != expected_sha256:
+        log.warning("%s: file differs from the one added (sha256 in the manifest); reading it as it is now", path)
     cached = _cache_read(cache_dir, digest)
     if cached is not None:
         return cached

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from retrieval.errors import CorpusError
 from retrieval.readers.cleanup import HEADING_START, fix_codepoints
-from retrieval.readers.numbering import Numbering, W
+from retrieval.readers.numbering import Numbering
 
 
 def read_docx(path: Path) -> str:
@@ -106,5 +106,3 @@ def _styles_root(document):
 def _short(exc: object) -> str:
     return (" ".join(str(exc).split()) or type(exc).__name__)[:120]
 
-
-__all__ = ["read_docx", "W"]

@@ -10,6 +10,7 @@ a paragraph without its own w:numPr takes the one of its style chain.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
@@ -177,8 +178,8 @@ class Numbering:
         for deeper, dlevel in levels.items():
             if deeper > ilvl and (dlevel.restart is None or dlevel.restart > ilvl):
                 lst.counters.pop(deeper, None)
-        if level.fmt in ("none",):
-            return _strip_placeholders(level.text)
+        if level.fmt == "none":
+            return re.sub(r"%\d", "", level.text)
         if level.fmt == "bullet":
             return ""
         text = level.text
@@ -236,9 +237,3 @@ def _int(value: str | None, default):
         return int(value) if value is not None else default
     except ValueError:
         return default
-
-
-def _strip_placeholders(text: str) -> str:
-    import re
-
-    return re.sub(r"%\d", "", text)
