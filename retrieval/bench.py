@@ -56,7 +56,7 @@ class CorpusBench:
 @dataclass
 class BenchReport:
     rows: list[CorpusBench] = field(default_factory=list)
-    peak_rss_mb: float = 0.0  # this process: includes index building with torch
+    peak_rss_mb: float = 0.0  # this process: includes both index builds
 
     def to_dict(self) -> dict:
         return {"corpora": [asdict(r) for r in self.rows], "bench_process_peak_rss_mb": self.peak_rss_mb}
@@ -74,7 +74,7 @@ class BenchReport:
             )
             for k, v in r.extra.items():
                 lines.append(f"    {k}: {v}")
-        lines.append(f"peak RSS of the bench process (index build with torch): {self.peak_rss_mb:.0f} MB")
+        lines.append(f"peak RSS of the bench process (both index builds, then the queries): {self.peak_rss_mb:.0f} MB")
         return "\n".join(lines)
 
 
