@@ -167,13 +167,15 @@ def child_candidates(home: str, n_sentences: int) -> dict:
     """Passage encoders side by side on the same report sentences: sentences/s and cosine against
     the fp32 sentence-transformers vectors (what the index held before int8)."""
     from retrieval.config import Settings
-    from retrieval.embedding.convert import PASSAGE_PROMPT
+    from retrieval.embedding.convert import PASSAGE_PROMPT, read_build_record
+    from retrieval.embedding.int8_smoothing import load_calibration
     from retrieval.embedding.models import default_model_dir
     from retrieval.embedding.onnx_encoder import OnnxPassageEncoder
-    from retrieval.embedding.onnx_export import INT8_RECIPE, export_fp32, quantize_int8
+    from retrieval.embedding.onnx_export import INT8_RECIPE, export_fp32, quantize_int8, smooth_file
     from retrieval.embedding.st_encoder import SentenceTransformerEncoder
 
     model_dir = default_model_dir(Settings(home=Path(home)))
+    record = read_build_record(model_dir)
     texts = sentences(n_sentences)
     st = SentenceTransformerEncoder(model_dir)
     st.encode(texts[:16], PASSAGE_PROMPT)
@@ -182,17 +184,20 @@ def child_candidates(home: str, n_sentences: int) -> dict:
     rows = [{"name": "sentence-transformers fp32 (torch), batch 8", "per_s": len(texts) / (time.perf_counter() - t)}]
     del st
     mm = {"op_types_to_quantize": ["MatMul"]}
-    variants = {
-        "ONNX Runtime fp32": None,
-        "int8, one scale per tensor, all ops": {},
-        "int8 per channel, MatMul only": {"per_channel": True, **mm},
-        "int8 per channel, MatMul + embeddings (chosen)": INT8_RECIPE,
+    variants = {  # name -> (quantization recipe or None for fp32, SmoothQuant scaling first)
+        "ONNX Runtime fp32": (None, False),
+        "int8, one scale per tensor, all ops": ({}, False),
+        "int8 per channel, MatMul only": ({"per_channel": True, **mm}, False),
+        "int8 per channel, MatMul + embeddings": (INT8_RECIPE, False),
+        "the same after SmoothQuant scaling (shipped)": (INT8_RECIPE, True),
     }
     with tempfile.TemporaryDirectory(prefix="bench-onnx-") as tmp:
         fp32 = export_fp32(model_dir, Path(tmp) / "fp32.onnx")
-        for name, recipe in variants.items():
-            graph = fp32 if recipe is None else quantize_int8(fp32, Path(tmp) / f"q{len(rows)}.onnx", **recipe)
-            batches = [4, 8, 16, 32] if recipe is INT8_RECIPE else [8]
+        smoothed = smooth_file(fp32, Path(tmp) / "smoothed.onnx", load_calibration(record.source_sha256))
+        for name, (recipe, smooth) in variants.items():
+            source = smoothed if smooth else fp32
+            graph = source if recipe is None else quantize_int8(source, Path(tmp) / f"q{len(rows)}.onnx", **recipe)
+            batches = [4, 8, 16, 32] if smooth else [8]
             for bs in batches:
                 enc = OnnxPassageEncoder.from_model_dir(model_dir, graph, batch_size=bs)
                 enc.encode(texts[:16], PASSAGE_PROMPT)

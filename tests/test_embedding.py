@@ -546,6 +546,24 @@ def test_int8_path_windows_long_texts_exactly_like_sentence_transformers(convert
 
 
 @pytest.mark.slow
+def test_int8_chunks_and_side_by_side_batches_change_no_vector(int8, monkeypatch):
+    from retrieval.embedding import onnx_encoder
+
+    texts = _fidelity_texts()[:21] + ["".join(_seed_paragraphs())]  # a long one too (windows)
+    int8.workers, int8.batch_size = 1, 8
+    one_by_one = int8.encode(texts, "passage: ")
+    monkeypatch.setattr(onnx_encoder, "CHUNK_TEXTS", 5)
+    int8.workers, int8.batch_size = 2, 3
+    try:
+        chunked = int8.encode(texts, "passage: ")
+    finally:
+        int8.workers, int8.batch_size = 2, 8
+    assert chunked.shape == one_by_one.shape == (len(texts), 384)
+    # one activation scale per batch (dynamic int8): other batch-mates move a vector a little
+    assert _cos(chunked, one_by_one).min() >= 0.998
+
+
+@pytest.mark.slow
 def test_fp32_passage_encoder_is_kept_as_a_choice_with_its_own_model_id(converted_dir, converted, monkeypatch):
     home = converted_dir.parent.parent
     int8_id = model_id_for(_settings(home))
