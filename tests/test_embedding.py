@@ -269,22 +269,29 @@ def test_embedder_checks_inputs_and_loads_nothing_for_empty_input():
     assert emb.encode_queries(["a", "b"]).shape == (2, 4) and loads == [1]
 
 
-def test_default_query_path_is_fast_to_load_and_never_imports_torch(tmp_path):
+def _encode_in_fresh_process(home: Path, encode: str) -> str:
+    """Load the default embedder in a new interpreter, run `encode` (which sets `v`), and report the
+    vectors' shape, dtype, smallest norm and which heavy libraries got imported on the way."""
     code = (
         "import sys\n"
         "from pathlib import Path\n"
         "from retrieval.config import Settings\n"
         "from retrieval.embedding import load_embedder\n"
-        f"emb = load_embedder(Settings(home=Path({str(tmp_path)!r})))\n"
-        "emb.warm_queries()\n"
-        "v = emb.encode_queries(['2019年调解了多少矛盾纠纷', 'how many disputes were mediated'])\n"
+        f"emb = load_embedder(Settings(home=Path({str(home)!r})))\n"
+        f"{encode}\n"
         "heavy = [m for m in ('torch', 'transformers', 'sentence_transformers') if m in sys.modules]\n"
         "print(v.shape, v.dtype, round(float((v * v).sum(1).min()), 4), heavy)\n"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120, check=True
     )
-    assert out.stdout.strip() == "(2, 384) float32 1.0 []"
+    return out.stdout.strip()
+
+
+def test_default_query_path_is_fast_to_load_and_never_imports_torch(tmp_path):
+    questions = ["2019年调解了多少矛盾纠纷", "how many disputes were mediated"]
+    encode = f"emb.warm_queries(); v = emb.encode_queries({questions!r})"
+    assert _encode_in_fresh_process(tmp_path, encode) == "(2, 384) float32 1.0 []"
     assert not (tmp_path / "models" / DEFAULT_MODEL).exists()  # queries need no converted model
 
 
@@ -580,20 +587,8 @@ def test_fp32_passage_encoder_is_kept_as_a_choice_with_its_own_model_id(converte
 @pytest.mark.slow
 def test_index_building_encodes_passages_without_importing_torch(converted_dir):
     home = converted_dir.parent.parent
-    code = (
-        "import sys\n"
-        "from pathlib import Path\n"
-        "from retrieval.config import Settings\n"
-        "from retrieval.embedding import load_embedder\n"
-        f"emb = load_embedder(Settings(home=Path({str(home)!r})))\n"
-        "v = emb.encode_passages(['衡阳市推行多元化解机制。', 'passage two'])\n"
-        "heavy = [m for m in ('torch', 'transformers', 'sentence_transformers') if m in sys.modules]\n"
-        "print(v.shape, round(float((v * v).sum(1).min()), 4), heavy)\n"
-    )
-    out = subprocess.run(
-        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120, check=True
-    )
-    assert out.stdout.strip() == "(2, 384) 1.0 []"
+    encode = "v = emb.encode_passages(['衡阳市推行多元化解机制。', 'passage two'])"
+    assert _encode_in_fresh_process(home, encode) == "(2, 384) float32 1.0 []"
 
 
 @pytest.mark.slow
