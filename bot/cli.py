@@ -214,10 +214,10 @@ def _state(ctx: typer.Context) -> CliState:
     return ctx.ensure_object(CliState)
 
 
-def _open_retriever(settings: Settings, rebuild: bool = False) -> Retriever:
+def _open_retriever(settings: Settings, rebuild: bool = False, verify: bool = False) -> Retriever:
     from retrieval.retriever import Retriever
 
-    return Retriever.open(settings, progress=sys.stderr.isatty(), rebuild=rebuild)
+    return Retriever.open(settings, progress=sys.stderr.isatty(), rebuild=rebuild, verify=verify)
 
 
 def _print(text: Any, file: TextIO | None = None) -> None:
@@ -397,7 +397,7 @@ def chat(
 def _load_reports(settings: Settings) -> list[Report]:
     from retrieval.corpus import load_corpus
 
-    return load_corpus(settings.corpus_dirs)
+    return load_corpus(settings.corpus_dirs, parsed_cache=settings.parsed_cache_dir)
 
 
 def _pick_report(reports: list[Report], report_id: str | None) -> Report:
@@ -461,7 +461,7 @@ def reports_list(ctx: typer.Context) -> None:
     from retrieval.periods import coverage, report_periods
 
     settings = _state(ctx).corpus_settings()
-    reports = load_corpus(settings.corpus_dirs, skip_invalid=True)
+    reports = load_corpus(settings.corpus_dirs, skip_invalid=True, parsed_cache=settings.parsed_cache_dir)
     periods = {r.meta.report_id: coverage(report_periods(r)).describe() for r in reports}
     _print(render_reports([r.meta for r in reports], periods))
 
@@ -561,10 +561,10 @@ def index_build(
     ctx: typer.Context,
     force: Annotated[bool, typer.Option("--force", help="Rebuild everything, not only what changed.")] = False,
 ) -> None:
-    """Build (or update) the model and index now, then print the index status."""
+    """Build (or update) the model and index now, checking every stored file, then print the index status."""
     from bot.cli_render import index_status_fields, render_status
 
-    retriever = _open_retriever(_state(ctx).corpus_settings(), rebuild=force)
+    retriever = _open_retriever(_state(ctx).corpus_settings(), rebuild=force, verify=True)
     _print(render_status(index_status_fields(retriever.status())))
 
 

@@ -47,3 +47,8 @@ class Settings:
     @property
     def index_dir(self) -> Path:
         return self.home / "index"
+
+    @property
+    def parsed_cache_dir(self) -> Path:
+        """Parsed reports by content (`retrieval.parse_cache`): a cold start need not parse them again."""
+        return self.home / "cache" / "parsed"

@@ -34,7 +34,7 @@ from retrieval.document import Report, ReportMeta
 from retrieval.errors import CorpusError
 from retrieval.parse import parse_report
 from retrieval.readers import PUBLISHED_SUFFIXES, is_published
-from retrieval.sources import read_report_text
+from retrieval.sources import read_report_bytes, read_report_text
 from retrieval.titles import describe_title, title_from_filename, title_region
 
 MANIFEST = "reports.toml"
@@ -272,12 +272,30 @@ def content_hash(path: str | Path) -> str:
     return h.hexdigest()
 
 
-def load_report(corpus_dir: str | Path, meta: ReportMeta) -> Report:
-    """Read, parse and validate one report of a corpus directory."""
+def load_report(corpus_dir: str | Path, meta: ReportMeta, parsed_cache: Path | None = None) -> Report:
+    """Read, parse and validate one report of a corpus directory.
+
+    parsed_cache: a directory of parsed reports (`retrieval.parse_cache`); a report whose bytes,
+    manifest entry and parser code are unchanged is taken from there instead of being parsed again.
+    """
     path = Path(corpus_dir) / meta.file
-    text = read_report_text(path, cache_dir=Path(corpus_dir) / TEXT_CACHE, expected_sha256=meta.sha256)
+    data = read_report_bytes(path)
+    key = None
+    # A published file replaced by hand since it was added is read afresh (and warned about) each time.
+    if parsed_cache is not None and (meta.sha256 is None or meta.sha256 == hashlib.sha256(data).hexdigest()):
+        from retrieval.parse_cache import parsed_key, read_parsed
+
+        key = parsed_key(meta, data)
+        cached = read_parsed(parsed_cache, key, meta)
+        if cached is not None:
+            return cached
+    text = read_report_text(path, cache_dir=Path(corpus_dir) / TEXT_CACHE, expected_sha256=meta.sha256, data=data)
     report = parse_report(text, meta)
     validate_report(report, path)
+    if key is not None:
+        from retrieval.parse_cache import write_parsed
+
+        write_parsed(parsed_cache, key, report)
     return report
 
 
@@ -287,16 +305,32 @@ def validate_report(report: Report, path: str | Path) -> None:
         raise CorpusError(f"{path}: no headings found ({NO_HEADINGS_HINT})")
 
 
-def load_corpus(dirs: Sequence[str | Path], *, skip_invalid: bool = False) -> list[Report]:
+def load_corpus(
+    dirs: Sequence[str | Path], *, skip_invalid: bool = False, parsed_cache: Path | None = None
+) -> list[Report]:
     """Every report of every directory, parsed and validated; ids must be unique across directories.
 
     skip_invalid: leave out (with a warning in the `reportqa.corpus` log) report files that cannot be
     used — for a directory of files collected elsewhere, e.g. a saved web page without the report.
     Problems with the manifests themselves and duplicate ids are always errors.
+    parsed_cache: see `load_report`.
     """
+    import gc
     import logging
 
     log = logging.getLogger("reportqa.corpus")
+    # Parsing or unpickling builds ~100k small objects at once; collecting while they are being made
+    # finds nothing to free and costs a third of the load.
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        return _load_all(dirs, skip_invalid, parsed_cache, log)
+    finally:
+        if paused:
+            gc.enable()
+
+
+def _load_all(dirs, skip_invalid: bool, parsed_cache: Path | None, log) -> list[Report]:
     reports: list[Report] = []
     where: dict[str, Path] = {}
     for corpus_dir in dirs:
@@ -307,7 +341,7 @@ def load_corpus(dirs: Sequence[str | Path], *, skip_invalid: bool = False) -> li
                     f"duplicate report id {meta.report_id!r} in {where[meta.report_id]} and {corpus_dir}"
                 )
             try:
-                report = load_report(corpus_dir, meta)
+                report = load_report(corpus_dir, meta, parsed_cache)
             except CorpusError as exc:
                 if not skip_invalid:
                     raise
@@ -315,6 +349,10 @@ def load_corpus(dirs: Sequence[str | Path], *, skip_invalid: bool = False) -> li
                 continue
             where[meta.report_id] = corpus_dir
             reports.append(report)
+    if parsed_cache is not None:
+        from retrieval.parse_cache import prune_parsed
+
+        prune_parsed(parsed_cache)
     return reports
 
 

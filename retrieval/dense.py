@@ -7,6 +7,7 @@ come from the figures below; `reportqa bench --full` re-measures HNSW recall@10 
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import faiss
@@ -80,9 +81,28 @@ class DenseIndex:
         keep = ids[0] >= 0
         return ids[0][keep].astype(np.int64), scores[0][keep]
 
+    @property
+    def vectors(self) -> np.ndarray:
+        """The indexed vectors as a read-only array over the index's own storage (no copy)."""
+        flat = self.index if self.is_exact else faiss.downcast_index(self.index.storage)
+        n, d = int(flat.ntotal), int(flat.d)
+        if n == 0:
+            return np.zeros((0, d), dtype=np.float32)
+        view = faiss.rev_swig_ptr(flat.get_xb(), n * d).reshape(n, d)
+        view.flags.writeable = False  # a memory-mapped index file is read-only underneath
+        return view
+
     def serialize(self) -> bytes:
         return faiss.serialize_index(self.index).tobytes()
 
     @classmethod
-    def deserialize(cls, data: bytes) -> DenseIndex:
-        return cls(faiss.deserialize_index(np.frombuffer(data, dtype=np.uint8)))
+    def open(cls, path: str | os.PathLike[str]) -> DenseIndex:
+        """An index file written from `serialize`, memory-mapped: opening costs no copy of the vectors.
+
+        Keep the DenseIndex alive as long as any `vectors` view of it is used (the view does not own
+        the mapping). Raises ValueError for a file FAISS cannot read.
+        """
+        try:
+            return cls(faiss.read_index(os.fspath(path), faiss.IO_FLAG_MMAP_IFC))
+        except RuntimeError as exc:
+            raise ValueError(f"{path}: not a readable FAISS index") from exc

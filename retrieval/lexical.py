@@ -12,13 +12,14 @@ and lower-casing:
 - other words (English, pinyin, codes like "5g") → lower-cased whole words, English stopwords dropped;
 - punctuation and symbols → nothing.
 
-`LexicalIndex` keeps the bm25s index plus the tokenizer scheme it was built with; it saves to a
+`LexicalIndex` keeps the BM25 postings (computed by bm25s) plus the tokenizer scheme it was built with; it saves to a
 directory with a manifest of SHA-256 checksums so a truncated or altered file is detected on load
 (`IndexStoreError`) instead of silently giving wrong rankings.
 """
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import json
 import os
@@ -49,7 +50,7 @@ DEFAULT_METHOD = "lucene"
 # Bump when tokenization changes: an index built with other tokens must be rebuilt, not trusted.
 TOKENIZER_VERSION = 2
 MANIFEST_NAME = "lexical.json"
-MANIFEST_FORMAT = 1
+MANIFEST_FORMAT = 2  # 2: own posting files (sorted vocabulary), loaded without bm25s
 
 _HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f"
 _TOKEN_RE = re.compile(
@@ -146,6 +147,40 @@ def _sha256(path: Path) -> str:
         return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
+POSTING_FILES = ("indptr.npy", "indices.npy", "data.npy")
+VOCAB_FILE = "vocab.txt"
+
+
+@dataclass(frozen=True)
+class Postings:
+    """BM25 score of every (token, document) pair, one row per token (compressed sparse rows).
+
+    Token ids are positions in `tokens`, which is sorted, so a token is found by bisection and a
+    loaded index needs no 166k-entry dict (that costs 45–150 ms at start-up; the arrays are mmapped).
+    """
+
+    tokens: list[str]  # sorted, unique
+    indptr: np.ndarray  # int64, len(tokens) + 1
+    indices: np.ndarray  # int32 document ids
+    data: np.ndarray  # float32 scores
+
+    def token_id(self, token: str) -> int | None:
+        i = bisect.bisect_left(self.tokens, token)
+        return i if i < len(self.tokens) and self.tokens[i] == token else None
+
+
+def _sorted_postings(vocab: dict[str, int], indptr: np.ndarray, indices: np.ndarray, data: np.ndarray) -> Postings:
+    """Rows renumbered so that token ids follow the sorted token order."""
+    tokens = sorted(vocab)
+    order = np.fromiter((vocab[t] for t in tokens), dtype=np.int64, count=len(tokens))
+    counts = np.diff(indptr)[order]
+    new_indptr = np.zeros(len(tokens) + 1, dtype=np.int64)
+    np.cumsum(counts, out=new_indptr[1:])
+    gather = np.repeat(indptr[:-1][order] - new_indptr[:-1], counts) + np.arange(new_indptr[-1], dtype=np.int64)
+    return Postings(tokens, new_indptr, np.ascontiguousarray(indices[gather], dtype=np.int32),
+                    np.ascontiguousarray(data[gather], dtype=np.float32))
+
+
 @dataclass
 class LexicalIndex:
     """BM25 over a fixed list of texts; document ids are positions in that list."""
@@ -155,7 +190,7 @@ class LexicalIndex:
     k1: float
     b: float
     method: str
-    _bm25: object | None = field(repr=False)  # bm25s.BM25; None when no document has a token
+    _postings: Postings | None = field(repr=False)  # None when no document has a token
 
     @classmethod
     def build(
@@ -171,13 +206,13 @@ class LexicalIndex:
         """Tokenize and index `texts` (paragraphs); id i in search results is texts[i].
 
         tokens: `tokenize(text, scheme)` of every text, already known (a cache of unchanged reports).
-        Tokens are mapped to ids here: bm25s's own mapping is a third of its indexing time, and the
-        index it builds from ids is identical (same vocabulary, same postings).
+        bm25s computes the scores; tokens are mapped to ids here: bm25s's own mapping is a third of
+        its indexing time, and the index it builds from ids is identical (same vocabulary, same postings).
         """
         corpus_tokens = list(tokens) if tokens is not None else [tokenize(text, scheme) for text in texts]
         if len(corpus_tokens) != len(texts):
             raise ValueError(f"{len(corpus_tokens)} token lists for {len(texts)} texts")
-        bm25 = None
+        postings = None
         if any(corpus_tokens):
             import bm25s
             from bm25s.tokenization import Tokenized
@@ -185,49 +220,46 @@ class LexicalIndex:
             vocab: dict[str, int] = {}
             ids = [[vocab.setdefault(t, len(vocab)) for t in doc] for doc in corpus_tokens]
             bm25 = bm25s.BM25(k1=k1, b=b, method=method)
-            bm25.index(Tokenized(ids=ids, vocab=vocab), show_progress=False)
-        return cls(n_docs=len(texts), scheme=scheme, k1=k1, b=b, method=method, _bm25=bm25)
+            bm25.index(Tokenized(ids=ids, vocab=dict(vocab)), show_progress=False)  # it adds "" (no row) to the dict
+            matrix = bm25.scores
+            if len(matrix["indptr"]) != len(vocab) + 1:
+                raise ValueError("bm25s returned postings for another vocabulary")
+            postings = _sorted_postings(vocab, matrix["indptr"], matrix["indices"], matrix["data"])
+        return cls(n_docs=len(texts), scheme=scheme, k1=k1, b=b, method=method, _postings=postings)
 
     def __len__(self) -> int:
         return self.n_docs
 
     def has_token(self, token: str) -> bool:
         """Whether any document has this token."""
-        if self._bm25 is None:
-            return False
-        n_terms = len(self._bm25.scores["indptr"]) - 1
-        return self._bm25.vocab_dict.get(token, n_terms) < n_terms
+        return self.document_frequency(token) > 0
+
+    def document_frequency(self, token: str) -> int:
+        """Number of documents the token occurs in (for IDF weights outside BM25)."""
+        if self._postings is None:
+            return 0
+        i = self._postings.token_id(token)
+        return 0 if i is None else int(self._postings.indptr[i + 1] - self._postings.indptr[i])
 
     def scores(self, query: str) -> np.ndarray:
         """BM25 score of every document for `query` (0 where no token is shared)."""
         scores = np.zeros(self.n_docs, dtype=np.float32)
-        if self._bm25 is None:
+        p = self._postings
+        if p is None:
             return scores
-        vocab = self._bm25.vocab_dict
-        n_terms = len(self._bm25.scores["indptr"]) - 1
-        token_ids = [i for t in tokenize(query, self.scheme) if (i := vocab.get(t, n_terms)) < n_terms]
+        token_ids = [i for t in tokenize(query, self.scheme) if (i := p.token_id(t)) is not None]
         if not token_ids:
             return scores
-        matrix = self._bm25.scores
-        indptr, indices, data = matrix["indptr"], matrix["indices"], matrix["data"]
         # One bincount over all posting lists is several times faster than bm25s's per-token add.at.
         # (bm25l/bm25+ would add a per-query constant for absent terms; it cannot change the ranking.)
         ids = np.asarray(token_ids, dtype=np.int64)
-        starts, ends = indptr[ids], indptr[ids + 1]
+        starts, ends = p.indptr[ids], p.indptr[ids + 1]
         postings = np.concatenate([np.arange(s, e) for s, e in zip(starts, ends, strict=True)])
         if postings.size:
-            scores += np.bincount(indices[postings], weights=data[postings], minlength=self.n_docs).astype(
+            scores += np.bincount(p.indices[postings], weights=p.data[postings], minlength=self.n_docs).astype(
                 np.float32
             )
         return scores
-
-    def document_frequencies(self) -> dict[str, int]:
-        """Number of documents each indexed token occurs in (for IDF weights outside BM25)."""
-        if self._bm25 is None:
-            return {}
-        indptr = self._bm25.scores["indptr"]
-        n_terms = len(indptr) - 1
-        return {t: int(indptr[i + 1] - indptr[i]) for t, i in self._bm25.vocab_dict.items() if i < n_terms}
 
     def search(
         self, query: str, k: int, allowed: np.ndarray | None = None
@@ -268,9 +300,16 @@ class LexicalIndex:
         try:
             staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
             try:
-                if self._bm25 is not None:
-                    self._bm25.save(staging, show_progress=False)
+                if self._postings is not None:
+                    p = self._postings
+                    for name, array in zip(POSTING_FILES, (p.indptr, p.indices, p.data), strict=True):
+                        np.save(staging / name, array, allow_pickle=False)
+                    # No token holds a line break (tokens are runs of letters, digits or a quoted name ≤ 60).
+                    (staging / VOCAB_FILE).write_text("\n".join(p.tokens), encoding="utf-8")
                 files = {p.name: _sha256(p) for p in sorted(staging.iterdir()) if p.is_file()}
+                for name in files:
+                    with open(staging / name, "rb") as handle:
+                        os.fsync(handle.fileno())
                 manifest = {
                     "format": MANIFEST_FORMAT,
                     "tokenizer_version": TOKENIZER_VERSION,
@@ -295,7 +334,10 @@ class LexicalIndex:
 
     @classmethod
     def load(cls, directory: str | os.PathLike[str]) -> LexicalIndex:
-        """Read an index saved by `save`; IndexStoreError if anything is missing, altered or stale."""
+        """Read an index saved by `save`; IndexStoreError if anything is missing, altered or stale.
+
+        The posting arrays are memory-mapped (after their checksums matched), not read into memory.
+        """
         source = Path(directory)
         manifest = _read_manifest(source)
         for name, digest in manifest["files"].items():
@@ -310,31 +352,32 @@ class LexicalIndex:
             except OSError as exc:
                 reason = exc.strerror or exc
                 raise IndexStoreError(f"cannot read lexical index file {path}: {reason}") from exc
-        bm25 = None
+        postings = None
         if manifest["files"]:
-            import bm25s
-
+            if set(manifest["files"]) != {*POSTING_FILES, VOCAB_FILE}:
+                raise IndexStoreError(f"lexical index in {source} lists other files; rebuild the index")
             try:
-                bm25 = bm25s.BM25.load(source, show_progress=False)
-            except Exception as exc:  # checksums matched, so this is a format/version problem
+                indptr, indices, data = (np.load(source / name, mmap_mode="r", allow_pickle=False)
+                                         for name in POSTING_FILES)
+                tokens = (source / VOCAB_FILE).read_text(encoding="utf-8").split("\n")
+            except (OSError, ValueError, UnicodeDecodeError) as exc:  # checksums matched: a format problem
                 raise IndexStoreError(f"cannot load the lexical index in {source}: {exc}") from exc
-            matrix, vocab = bm25.scores, bm25.vocab_dict
-            n_terms = len(vocab) - ("" in vocab)  # bm25s adds an empty token without a posting list
+            n_docs = manifest["n_docs"]
             if (
-                matrix["num_docs"] != manifest["n_docs"]
-                or len(matrix["indptr"]) != n_terms + 1
-                or matrix["indptr"][-1] != len(matrix["indices"])
-                or len(matrix["data"]) != len(matrix["indices"])
-                or (len(matrix["indices"]) and int(matrix["indices"].max()) >= manifest["n_docs"])
+                indptr.ndim != 1 or len(indptr) != len(tokens) + 1 or indptr[0] != 0
+                or indptr[-1] != len(indices) or len(data) != len(indices)
+                or (len(indices) and not 0 <= int(indices.min()) <= int(indices.max()) < n_docs)
+                or indices.dtype != np.int32 or data.dtype != np.float32 or indptr.dtype != np.int64
             ):
                 raise IndexStoreError(f"lexical index in {source} is inconsistent; rebuild the index")
+            postings = Postings(tokens, indptr, indices, data)
         return cls(
             n_docs=manifest["n_docs"],
             scheme=manifest["scheme"],
             k1=manifest["k1"],
             b=manifest["b"],
             method=manifest["method"],
-            _bm25=bm25,
+            _postings=postings,
         )
 
 

@@ -107,7 +107,13 @@ class Retriever:
 
     @classmethod
     def open(
-        cls, settings: Settings | None = None, *, progress: bool = False, rebuild: bool = False, embedder=None
+        cls,
+        settings: Settings | None = None,
+        *,
+        progress: bool = False,
+        rebuild: bool = False,
+        verify: bool = False,
+        embedder=None,
     ) -> Retriever:
         """Load the corpus, model and index; (re)build the index for changed reports first.
 
@@ -118,8 +124,10 @@ class Retriever:
 
         settings = settings or Settings()
         fingerprint = corpus_fingerprint(settings.corpus_dirs)
-        reports = load_corpus(settings.corpus_dirs, skip_invalid=True)
-        retriever = cls.from_reports(reports, settings, progress=progress, rebuild=rebuild, embedder=embedder)
+        reports = load_corpus(settings.corpus_dirs, skip_invalid=True, parsed_cache=settings.parsed_cache_dir)
+        retriever = cls.from_reports(
+            reports, settings, progress=progress, rebuild=rebuild, verify=verify, embedder=embedder
+        )
         retriever._fingerprint = fingerprint
         return retriever
 
@@ -146,9 +154,13 @@ class Retriever:
         name: str = "corpus",
         progress: bool = False,
         rebuild: bool = False,
+        verify: bool = False,
         embedder=None,
     ) -> Retriever:
-        """A retriever over reports already in memory (the eval harness uses this for CMRC)."""
+        """A retriever over reports already in memory (the eval harness uses this for CMRC).
+
+        verify: check every stored per-report vector file too, not only the files serving reads
+        (`reportqa index build` does; see `retrieval.indexing.ensure_index`)."""
         settings = settings or Settings()
         if embedder is None:
             from retrieval.embedding import load_embedder
@@ -156,7 +168,7 @@ class Retriever:
             embedder = load_embedder(settings, progress=progress)
         store = IndexStore(settings.index_dir / name)
         passages = flatten(reports)
-        index = ensure_index(store, reports, passages, embedder, progress=progress, rebuild=rebuild)
+        index = ensure_index(store, reports, passages, embedder, progress=progress, rebuild=rebuild, verify=verify)
         if hasattr(embedder, "release_passage_encoder"):
             embedder.release_passage_encoder()  # serving needs the query path only (saves ~600 MB)
         return cls(settings, reports, passages, embedder, index, name)
@@ -521,7 +533,7 @@ def index_status(settings: Settings) -> IndexStatus:
     from retrieval.corpus import load_corpus
     from retrieval.embedding import model_id_for
 
-    reports = load_corpus(settings.corpus_dirs, skip_invalid=True)
+    reports = load_corpus(settings.corpus_dirs, skip_invalid=True, parsed_cache=settings.parsed_cache_dir)
     passages = flatten(reports)
     store = IndexStore(settings.index_dir / "corpus")
     model_id = model_id_for(settings)

@@ -8,8 +8,10 @@ ranked from them (`PassageScorer.rank`).
 
 from __future__ import annotations
 
+import math
 import threading
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 
 import numpy as np
 
@@ -217,13 +219,12 @@ class PassageScorer:
 
 
 def _idf_table(lexical):
-    """IDF per token from the lexical index's document frequencies (0 for unknown tokens)."""
-    df = lexical.document_frequencies()
+    """IDF per token from the lexical index's document frequencies (unknown tokens: the rarest's)."""
     n = max(1, len(lexical))
-    cache = {t: float(np.log(1 + (n - d + 0.5) / (d + 0.5))) for t, d in df.items()}
-    unknown = float(np.log(1 + (n + 0.5) / 0.5))
 
+    @lru_cache(maxsize=65536)
     def idf(token: str) -> float:
-        return cache.get(token, unknown)
+        d = lexical.document_frequency(token)
+        return math.log(1 + (n - d + 0.5) / (d + 0.5))
 
     return idf

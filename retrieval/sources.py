@@ -40,12 +40,34 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
 _HTML_SNIFF = re.compile(r"^\s*(?:<!doctype\s+html|<html[\s>])|<(?:html|body|head)[\s>]", re.IGNORECASE)
 
 
-def read_report_text(path: str | Path, cache_dir: Path | None = None, expected_sha256: str | None = None) -> str:
+def read_report_text(
+    path: str | Path, cache_dir: Path | None = None, expected_sha256: str | None = None, data: bytes | None = None
+) -> str:
     """The text of a report file, decoded and normalised (LF line ends, no BOM, HTML rendered).
 
     PDF, DOCX, DOC and WPS files are read by `retrieval.readers` (their extracted text is kept in
     cache_dir, keyed by the file's SHA-256, when one is given; expected_sha256 is the manifest's record).
+    data: the file's bytes when the caller has read them already (`read_report_bytes`).
     """
+    path = Path(path)
+    name = str(path)
+    if data is None:
+        data = read_report_bytes(path)
+    if is_published(path):
+        if not data.strip():
+            raise CorpusError(f"{name}: file is empty")
+        return normalize_newlines(read_published(path, data, cache_dir, expected_sha256))
+    text = decode_bytes(data, name)
+    if path.suffix.lower() in HTML_SUFFIXES or looks_like_html(text):
+        text = html_to_text(text)
+        if not text.strip():
+            raise CorpusError(f"{name}: the HTML page shows no text")
+    return text
+
+
+def read_report_bytes(path: str | Path) -> bytes:
+    """A report file's bytes; CorpusError (one line, naming the file) for a directory, a missing,
+    unreadable or oversized file."""
     path = Path(path)
     name = str(path)
     try:
@@ -61,16 +83,7 @@ def read_report_text(path: str | Path, cache_dir: Path | None = None, expected_s
         raise CorpusError(f"{name}: permission denied") from None
     except OSError as exc:
         raise CorpusError(f"{name}: cannot read file ({exc.strerror or exc})") from None
-    if is_published(path):
-        if not data.strip():
-            raise CorpusError(f"{name}: file is empty")
-        return normalize_newlines(read_published(path, data, cache_dir, expected_sha256))
-    text = decode_bytes(data, name)
-    if path.suffix.lower() in HTML_SUFFIXES or looks_like_html(text):
-        text = html_to_text(text)
-        if not text.strip():
-            raise CorpusError(f"{name}: the HTML page shows no text")
-    return text
+    return data
 
 
 def decode_bytes(data: bytes, name: str = "<bytes>") -> str:

@@ -16,7 +16,8 @@ import pytest
 from conftest import LONGHUA_FILE, SEED_FILE
 
 from retrieval.config import Settings
-from retrieval.index_store import MANIFEST
+from retrieval.index_store import MANIFEST, IndexStore
+from retrieval.indexing import DENSE_FILES
 from retrieval.retriever import Retriever
 
 
@@ -53,11 +54,11 @@ def corpus_dir(tmp_path: Path) -> Path:
     return d
 
 
-def open_retriever(corpus_dir: Path, home: Path, embedder) -> Retriever:
+def open_retriever(corpus_dir: Path, home: Path, embedder, verify: bool = False) -> Retriever:
     from retrieval.corpus import load_corpus
 
     settings = Settings(corpus_dirs=(corpus_dir,), home=home)
-    return Retriever.from_reports(load_corpus(settings.corpus_dirs), settings, embedder=embedder)
+    return Retriever.from_reports(load_corpus(settings.corpus_dirs), settings, embedder=embedder, verify=verify)
 
 
 def test_built_once_then_reused(corpus_dir, tmp_path):
@@ -87,20 +88,70 @@ def test_changed_report_reembeds_only_itself(corpus_dir, tmp_path):
     assert "17077" in r.ask("调解矛盾纠纷多少件", reports=["hengyang"]).hits[0].text
 
 
+def _damage(path, how: str) -> None:
+    if how == "flip":
+        data = bytearray(path.read_bytes())
+        data[-10:] = b"\xff" * 10  # flip bytes inside the array
+        path.write_bytes(bytes(data))
+    else:
+        path.write_bytes(path.read_bytes()[:100])  # truncate
+
+
 def test_corrupted_vectors_are_rebuilt_not_trusted(corpus_dir, tmp_path):
     home = tmp_path / "home"
-    open_retriever(corpus_dir, home, CountingHashEmbedder())
+    before = open_retriever(corpus_dir, home, CountingHashEmbedder()).ask("调解矛盾纠纷")
     vec_files = sorted((home / "index" / "corpus" / "vectors").glob("*.npy"))
     assert len(vec_files) == 2
-    data = bytearray(vec_files[0].read_bytes())
-    data[-10:] = b"\xff" * 10  # flip bytes inside the array
-    vec_files[0].write_bytes(bytes(data))
-    vec_files[1].write_bytes(vec_files[1].read_bytes()[:100])  # truncate
+    _damage(vec_files[0], "flip")
+    _damage(vec_files[1], "truncate")
+    for rel in DENSE_FILES:
+        _damage(home / "index" / "corpus" / rel, "flip")
 
     again = CountingHashEmbedder()
     r = open_retriever(corpus_dir, home, again)
     assert again.encoded, "damaged vector files must be re-embedded"
-    assert r.ask("调解矛盾纠纷").hits
+    assert [h.citation for h in r.ask("调解矛盾纠纷").hits] == [h.citation for h in before.hits]
+
+
+@pytest.mark.parametrize("rel", DENSE_FILES)
+def test_a_damaged_served_index_file_is_reassembled_without_embedding(corpus_dir, tmp_path, rel):
+    home = tmp_path / "home"
+    before = open_retriever(corpus_dir, home, CountingHashEmbedder()).ask("调解矛盾纠纷")
+    _damage(home / "index" / "corpus" / rel, "flip")
+    again = CountingHashEmbedder()
+    r = open_retriever(corpus_dir, home, again)
+    assert again.encoded == []  # the per-report vectors were intact: assembled again from them
+    assert [(h.citation, round(h.score, 6)) for h in r.ask("调解矛盾纠纷").hits] == [
+        (h.citation, round(h.score, 6)) for h in before.hits
+    ]
+    third = CountingHashEmbedder()
+    open_retriever(corpus_dir, home, third)
+    assert third.encoded == []
+
+
+def _vectors_of(home: Path, report_id: str) -> Path:
+    manifest = IndexStore(home / "index" / "corpus").read_manifest()
+    return home / "index" / "corpus" / next(e.vectors_file for e in manifest.reports if e.report_id == report_id)
+
+
+def test_damaged_per_report_vectors_are_caught_by_index_build_or_the_next_change(corpus_dir, tmp_path):
+    """Only the assembled files serve questions; the per-report ones are checked when they are used."""
+    home = tmp_path / "home"
+    open_retriever(corpus_dir, home, CountingHashEmbedder())
+    _damage(_vectors_of(home, "hengyang"), "flip")
+    plain = CountingHashEmbedder()
+    assert open_retriever(corpus_dir, home, plain).ask("调解矛盾纠纷").hits and plain.encoded == []
+    checked = CountingHashEmbedder()
+    open_retriever(corpus_dir, home, checked, verify=True)
+    assert any("17076" in t for t in checked.encoded), "a verifying build must re-embed the damaged report"
+    assert all("龙华" not in t for t in checked.encoded)
+
+    _damage(_vectors_of(home, "hengyang"), "truncate")
+    other = corpus_dir / "longhua_2019.txt"  # the fixture's copy
+    other.write_text(other.read_text(encoding="utf-8").replace("龙华区", "龙华区 "), encoding="utf-8")
+    changed = CountingHashEmbedder()
+    open_retriever(corpus_dir, home, changed)
+    assert any("17076" in t for t in changed.encoded), "the next change reads every per-report file"
 
 
 def test_garbage_manifest_rebuilds_everything(corpus_dir, tmp_path):
@@ -144,12 +195,11 @@ def test_removed_report_leaves_no_stale_vectors(corpus_dir, tmp_path):
 
 
 def _postings(lexical) -> dict[str, tuple]:
-    bm25 = lexical._bm25
-    indptr, indices, data = bm25.scores["indptr"], bm25.scores["indices"], bm25.scores["data"]
+    p = lexical._postings
+    indptr, indices, data = p.indptr, p.indices, p.data
     return {
         t: (tuple(indices[indptr[i] : indptr[i + 1]]), tuple(np.round(data[indptr[i] : indptr[i + 1]], 6)))
-        for t, i in bm25.vocab_dict.items()
-        if i < len(indptr) - 1
+        for i, t in enumerate(p.tokens)
     }
 
 

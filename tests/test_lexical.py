@@ -121,10 +121,11 @@ def test_results_are_ranked_and_only_share_a_token(seed_index):
 
 
 def test_document_frequencies_count_paragraphs_not_occurrences(seed_index):
-    df = seed_index.document_frequencies()
-    assert df["调解"] == sum("调解" in p for p in SEED_PARAGRAPHS)
-    assert df["17076"] == 1
-    assert "" not in df
+    df = seed_index.document_frequency
+    assert df("调解") == sum("调解" in p for p in SEED_PARAGRAPHS)
+    assert df("17076") == 1
+    assert df("") == 0 and df("zzzqqq") == 0 and df("\uffff") == 0
+    assert seed_index.has_token("调解") and not seed_index.has_token("zzzqqq")
 
 
 def test_question_with_no_known_token_gives_nothing(seed_index):
@@ -195,7 +196,7 @@ def _saved(index: LexicalIndex, tmp_path):
 
 def test_truncated_array_file_is_detected(seed_index, tmp_path):
     directory = _saved(seed_index, tmp_path)
-    data = directory / "data.csc.index.npy"
+    data = directory / "data.npy"
     data.write_bytes(data.read_bytes()[:-16])
     with pytest.raises(IndexStoreError, match="corrupt"):
         LexicalIndex.load(directory)
@@ -203,7 +204,7 @@ def test_truncated_array_file_is_detected(seed_index, tmp_path):
 
 def test_flipped_byte_in_vocabulary_is_detected(seed_index, tmp_path):
     directory = _saved(seed_index, tmp_path)
-    vocab = directory / "vocab.index.json"
+    vocab = directory / "vocab.txt"
     raw = bytearray(vocab.read_bytes())
     raw[len(raw) // 2] ^= 0x01
     vocab.write_bytes(bytes(raw))
@@ -213,7 +214,7 @@ def test_flipped_byte_in_vocabulary_is_detected(seed_index, tmp_path):
 
 def test_missing_file_or_manifest_is_detected(seed_index, tmp_path):
     directory = _saved(seed_index, tmp_path)
-    (directory / "indptr.csc.index.npy").unlink()
+    (directory / "indptr.npy").unlink()
     with pytest.raises(IndexStoreError, match="missing"):
         LexicalIndex.load(directory)
     (directory / MANIFEST_NAME).unlink()
@@ -243,7 +244,7 @@ def test_index_from_another_tokenizer_version_is_not_trusted(seed_index, tmp_pat
 
 def test_error_messages_are_one_line(seed_index, tmp_path):
     directory = _saved(seed_index, tmp_path)
-    (directory / "data.csc.index.npy").write_bytes(b"")
+    (directory / "data.npy").write_bytes(b"")
     with pytest.raises(IndexStoreError) as caught:
         LexicalIndex.load(directory)
     assert "\n" not in str(caught.value)

@@ -139,3 +139,10 @@ def test_places_named_in_a_question():
 def test_place_conflict_is_never_covered():
     f = RefusalFeatures(dense=0.99, coverage=1.0, chinese=True, year_conflict=False, place_conflict=True)
     assert not is_covered(f, "hybrid")
+
+
+def test_shipped_gazetteer_is_what_jiebas_dictionary_gives():
+    from retrieval.scope import gazetteer, places_from_jieba, question_places
+
+    assert gazetteer() == places_from_jieba()  # else: scripts/make_gazetteer.py after a jieba upgrade
+    assert question_places("长沙市2019年调解了多少纠纷") == ("长沙市",)

@@ -1,0 +1,100 @@
+"""Parsed reports kept on disk, so a cold start reads 150 reports instead of parsing them (I/O edge).
+
+    key = parsed_key(meta, data)              # data: the report file's bytes as read now
+    report = read_parsed(cache_dir, key, meta) or parse_it_and(write_parsed(cache_dir, key, report))
+
+Parsing the 150-report library takes ~0.5 s; unpickling the same reports ~0.15 s. An entry is keyed
+by everything the parsed report depends on: the file's bytes (SHA-256), its manifest entry, and the
+source of the code that turns bytes into a `Report` (document model, decoding, readers, parser) — so a
+changed file, manifest entry or parser never meets an old entry, with no version to remember to bump.
+Each entry carries the SHA-256 of its payload and is ignored (and re-parsed) if it does not match; a
+cache that cannot be written (read-only home) only costs the time. Entries unused for
+`STALE_DAYS` are pruned after a load that wrote new ones.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import pickle
+import time
+from dataclasses import asdict
+from functools import lru_cache
+from pathlib import Path
+
+from retrieval.document import Report, ReportMeta
+from retrieval.index_store import atomic_write_bytes
+
+STALE_DAYS = 30
+_PACKAGE = Path(__file__).resolve().parent
+# The modules whose code decides what a report file parses into.
+_PRODUCERS = ("document.py", "parse.py", "sources.py", "titles.py", "readers")
+
+
+@lru_cache(maxsize=1)
+def producer_code_hash() -> str:
+    """SHA-256 over the source of every module between a file's bytes and its `Report`."""
+    h = hashlib.sha256()
+    for name in _PRODUCERS:
+        path = _PACKAGE / name
+        for file in sorted(path.rglob("*.py")) if path.is_dir() else [path]:
+            h.update(file.relative_to(_PACKAGE).as_posix().encode() + b"\x00")
+            h.update(file.read_bytes())
+    return h.hexdigest()
+
+
+def parsed_key(meta: ReportMeta, data: bytes) -> str:
+    """The cache key of a report file with these bytes and this manifest entry."""
+    h = hashlib.sha256(producer_code_hash().encode())
+    h.update(json.dumps(asdict(meta), ensure_ascii=False, sort_keys=True).encode("utf-8"))
+    h.update(hashlib.sha256(data).digest())
+    return h.hexdigest()[:40]
+
+
+def _entry(cache_dir: Path, key: str) -> Path:
+    return cache_dir / f"{key}.pickle"
+
+
+def read_parsed(cache_dir: Path, key: str, meta: ReportMeta) -> Report | None:
+    """The cached report, or None when there is none or it cannot be trusted."""
+    path = _entry(cache_dir, key)
+    try:
+        raw = path.read_bytes()
+    except OSError:
+        return None
+    digest, _, payload = raw.partition(b"\n")
+    if hashlib.sha256(payload).hexdigest().encode() != digest:
+        return None
+    try:
+        report = pickle.loads(payload)  # our own file, verified above: not input from anyone else
+    except Exception:  # noqa: BLE001 - an unreadable entry is a cache miss
+        return None
+    if not isinstance(report, Report) or report.meta != meta:
+        return None
+    _touch_if_old(path)
+    return report
+
+
+def write_parsed(cache_dir: Path, key: str, report: Report) -> None:
+    """Store a parsed report (best effort: a cache that cannot be written costs only time)."""
+    payload = pickle.dumps(report, protocol=pickle.HIGHEST_PROTOCOL)
+    with contextlib.suppress(OSError):
+        atomic_write_bytes(_entry(cache_dir, key), hashlib.sha256(payload).hexdigest().encode() + b"\n" + payload)
+
+
+def _touch_if_old(path: Path) -> None:
+    """Mark an entry used (at most once a day, so reads rarely write)."""
+    with contextlib.suppress(OSError):
+        if time.time() - path.stat().st_mtime > 86400:
+            os.utime(path)
+
+
+def prune_parsed(cache_dir: Path) -> None:
+    """Delete entries unused for STALE_DAYS (after a load that wrote new ones)."""
+    cutoff = time.time() - STALE_DAYS * 86400
+    for path in cache_dir.glob("*.pickle"):
+        with contextlib.suppress(OSError):
+            if path.stat().st_mtime < cutoff:
+                path.unlink()
