@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import mmap
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -57,19 +58,15 @@ def report_key(model_id: str, report: Report, passages: Sequence[Passage]) -> st
     """Everything a report's vectors depend on, hashed."""
     h = hashlib.sha256()
     h.update(json.dumps([model_id, PARSER_VERSION, PASSAGE_FORMAT, report.meta.report_id]).encode())
-    for p in passages:
-        for s in p.sentences:
-            h.update(b"\x00")
-            h.update(s.text.encode("utf-8"))
-        h.update(b"\x01")
+    # Bytes as before ("\x00" + sentence … "\x01" per passage), hashed in one call: keys stay valid.
+    h.update("".join("".join("\x00" + s.text for s in p.sentences) + "\x01" for p in passages).encode("utf-8"))
     return h.hexdigest()[:32]
 
 
 def corpus_hash(keys: Sequence[str], passages: Sequence[Passage]) -> str:
     """Identity of the whole index: report keys plus what the lexical leg indexes."""
     h = hashlib.sha256("\n".join(keys).encode())
-    for p in passages:
-        h.update(p.indexed_text.encode("utf-8"))
+    h.update("".join(p.indexed_text for p in passages).encode("utf-8"))
     return h.hexdigest()[:32]
 
 
@@ -191,13 +188,15 @@ def _build(store, reports, passages, embedder, keys, manifest, corpus_id, lexica
 
 
 def _file_checksums(store: IndexStore, rels: Sequence[str]) -> dict[str, str | None]:
-    """SHA-256 of index files (None if unreadable); hashlib releases the GIL, so this overlaps loading."""
+    """SHA-256 of index files (None if unreadable or empty). Each file is hashed from a memory map in
+    one call, which holds no GIL throughout, so the main thread loads on undisturbed meanwhile
+    (chunked reads would hand the GIL back and forth hundreds of times)."""
     out: dict[str, str | None] = {}
     for rel in rels:
         try:
-            with open(store.root / rel, "rb") as handle:
-                out[rel] = hashlib.file_digest(handle, "sha256").hexdigest()
-        except OSError:
+            with open(store.root / rel, "rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as m:
+                out[rel] = hashlib.sha256(m).hexdigest()
+        except (OSError, ValueError):  # ValueError: an empty file cannot be mapped
             out[rel] = None
     return out
 

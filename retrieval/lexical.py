@@ -77,9 +77,15 @@ _JIEBA_PREFIX = "w:"  # in "bigram+jieba", jieba words are counted apart from th
 
 @lru_cache(maxsize=1)
 def _english_stopwords() -> frozenset[str]:
-    from bm25s.stopwords import STOPWORDS_EN_PLUS
+    """bm25s's English stopwords, read from its module file: importing `bm25s.stopwords` would run
+    bm25s/__init__ (scipy and all, 0.1–0.2 s) on the query path, which needs only this list."""
+    import importlib.util
 
-    return frozenset(STOPWORDS_EN_PLUS)
+    spec = importlib.util.find_spec("bm25s")
+    origin = Path(next(iter(spec.submodule_search_locations))) / "stopwords.py"
+    module = importlib.util.module_from_spec(importlib.util.spec_from_file_location("_bm25s_stopwords", origin))
+    module.__spec__.loader.exec_module(module)
+    return frozenset(module.STOPWORDS_EN_PLUS)
 
 
 _jieba_lock = threading.Lock()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 from retrieval.answer import citation
 from retrieval.document import Paragraph, Report, Section, Sentence
@@ -32,7 +33,7 @@ class Passage:
     def citation(self) -> str:
         return citation(self.report.meta.title, self.section.label, self.section.title, self.report.meta.year)
 
-    @property
+    @cached_property  # asked for every passage at load (corpus hash) and per question (year mentions)
     def indexed_text(self) -> str:
         """What the dense and lexical legs see: heading titles, then the paragraph."""
         heads = " ".join(t for t in self.heading_path if t)

@@ -11,6 +11,7 @@ A question goes: validate → scope (reports it names) → normalise → dense l
 
 from __future__ import annotations
 
+import gc
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -125,6 +126,10 @@ class Retriever:
         settings = settings or Settings()
         fingerprint = corpus_fingerprint(settings.corpus_dirs)
         reports = load_corpus(settings.corpus_dirs, skip_invalid=True, parsed_cache=settings.parsed_cache_dir)
+        # The ~100k objects of a loaded corpus live as long as the retriever and hold no reference
+        # cycles: keep the cyclic collector from walking them again on every full collection (that
+        # was 0.15–0.2 s of a cold `ask`). A retriever replaced later is still freed by refcounting.
+        gc.freeze()
         retriever = cls.from_reports(
             reports, settings, progress=progress, rebuild=rebuild, verify=verify, embedder=embedder
         )

@@ -89,7 +89,9 @@ class PassageScorer:
         """Passages whose text speaks of that year ("2020年"), cached per year."""
         mask = self._mentions.get(year)
         if mask is None:
-            mask = np.array([mentions_year(p.indexed_text, year) for p in self.passages], dtype=bool)
+            digits = str(year)  # a substring test first: the regex then runs on the few that have the digits
+            mask = np.array([digits in (t := p.indexed_text) and mentions_year(t, year) for p in self.passages],
+                            dtype=bool)
             self._mentions[year] = mask
         return mask
 

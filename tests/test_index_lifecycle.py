@@ -240,3 +240,21 @@ def test_lexical_tokens_are_cached_per_report_and_a_damaged_cache_file_is_retoke
     (corpus_dir / "longhua_2019.txt").unlink()
     open_retriever(corpus_dir, home, CountingHashEmbedder())
     assert len(list(token_dir.glob("*.json"))) == 1
+
+
+def test_a_loaded_corpus_holds_no_reference_cycles(corpus_dir, tmp_path):
+    """Retriever.open freezes the loaded corpus out of the cyclic collector; that is only safe (a
+    replaced retriever is still freed) while reports and passages form no reference cycles."""
+    import gc
+
+    from retrieval.corpus import load_corpus
+    from retrieval.passages import flatten
+
+    settings = Settings(corpus_dirs=(corpus_dir,), home=tmp_path / "home")
+    for _ in range(2):  # parsed, then from the parse cache
+        gc.collect()
+        reports = load_corpus(settings.corpus_dirs, parsed_cache=settings.parsed_cache_dir)
+        passages = flatten(reports)
+        assert passages and all(p.indexed_text for p in passages)
+        del reports, passages
+        assert gc.collect() == 0
