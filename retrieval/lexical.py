@@ -175,16 +175,37 @@ class Postings:
         return i if i < len(self.tokens) and self.tokens[i] == token else None
 
 
-def _sorted_postings(vocab: dict[str, int], indptr: np.ndarray, indices: np.ndarray, data: np.ndarray) -> Postings:
-    """Rows renumbered so that token ids follow the sorted token order."""
-    tokens = sorted(vocab)
-    order = np.fromiter((vocab[t] for t in tokens), dtype=np.int64, count=len(tokens))
-    counts = np.diff(indptr)[order]
-    new_indptr = np.zeros(len(tokens) + 1, dtype=np.int64)
-    np.cumsum(counts, out=new_indptr[1:])
-    gather = np.repeat(indptr[:-1][order] - new_indptr[:-1], counts) + np.arange(new_indptr[-1], dtype=np.int64)
-    return Postings(tokens, new_indptr, np.ascontiguousarray(indices[gather], dtype=np.int32),
-                    np.ascontiguousarray(data[gather], dtype=np.float32))
+def _lucene_postings(tokens: list[str], ids: np.ndarray, offsets: np.ndarray, k1: float, b: float) -> Postings:
+    """Lucene BM25 (idf = ln(1 + (N − df + 0.5)/(df + 0.5)), tf part tf/(tf + k1·(1 − b + b·dl/avgdl)))
+    of every (token, document) pair, in bm25s's precision: idf in float32, the product in float64."""
+    n_docs = len(offsets) - 1
+    lengths = np.diff(offsets)
+    doc_of = np.repeat(np.arange(n_docs, dtype=np.int64), lengths)
+    pairs, tf = np.unique(ids * n_docs + doc_of, return_counts=True)  # sorted: by token, then document
+    term, doc = np.divmod(pairs, n_docs)
+    df = np.bincount(term, minlength=len(tokens))
+    idf = np.log(1 + (n_docs - df + 0.5) / (df + 0.5)).astype(np.float32)
+    tf = tf.astype(np.float32)
+    avg = lengths.mean()
+    tfc = tf / (k1 * ((1 - b) + b * lengths[doc] / avg) + tf)
+    indptr = np.zeros(len(tokens) + 1, dtype=np.int64)
+    np.cumsum(df, out=indptr[1:])
+    return Postings(tokens, indptr, doc.astype(np.int32), (idf[term].astype(np.float64) * tfc).astype(np.float32))
+
+
+def _bm25s_postings(tokens: list[str], ids: np.ndarray, offsets: np.ndarray, k1: float, b: float,
+                    method: str) -> Postings:
+    import bm25s
+    from bm25s.tokenization import Tokenized
+
+    docs = [ids[offsets[i] : offsets[i + 1]].tolist() for i in range(len(offsets) - 1)]
+    bm25 = bm25s.BM25(k1=k1, b=b, method=method)
+    bm25.index(Tokenized(ids=docs, vocab={t: i for i, t in enumerate(tokens)}), show_progress=False)
+    matrix = bm25.scores  # bm25s adds "" to the vocabulary dict, without a row
+    if len(matrix["indptr"]) != len(tokens) + 1:
+        raise ValueError("bm25s returned postings for another vocabulary")
+    return Postings(tokens, np.asarray(matrix["indptr"], dtype=np.int64),
+                    np.asarray(matrix["indices"], dtype=np.int32), np.asarray(matrix["data"], dtype=np.float32))
 
 
 @dataclass
@@ -218,20 +239,45 @@ class LexicalIndex:
         corpus_tokens = list(tokens) if tokens is not None else [tokenize(text, scheme) for text in texts]
         if len(corpus_tokens) != len(texts):
             raise ValueError(f"{len(corpus_tokens)} token lists for {len(texts)} texts")
-        postings = None
-        if any(corpus_tokens):
-            import bm25s
-            from bm25s.tokenization import Tokenized
+        vocab: dict[str, int] = {}
+        docs = [[vocab.setdefault(t, len(vocab)) for t in doc] for doc in corpus_tokens]
+        offsets = np.zeros(len(docs) + 1, dtype=np.int64)
+        np.cumsum([len(d) for d in docs], out=offsets[1:])
+        ids = np.fromiter((i for d in docs for i in d), dtype=np.int64, count=int(offsets[-1]))
+        return cls.build_from_ids(list(vocab), ids, offsets, scheme=scheme, k1=k1, b=b, method=method)
 
-            vocab: dict[str, int] = {}
-            ids = [[vocab.setdefault(t, len(vocab)) for t in doc] for doc in corpus_tokens]
-            bm25 = bm25s.BM25(k1=k1, b=b, method=method)
-            bm25.index(Tokenized(ids=ids, vocab=dict(vocab)), show_progress=False)  # it adds "" (no row) to the dict
-            matrix = bm25.scores
-            if len(matrix["indptr"]) != len(vocab) + 1:
-                raise ValueError("bm25s returned postings for another vocabulary")
-            postings = _sorted_postings(vocab, matrix["indptr"], matrix["indices"], matrix["data"])
-        return cls(n_docs=len(texts), scheme=scheme, k1=k1, b=b, method=method, _postings=postings)
+    @classmethod
+    def build_from_ids(
+        cls,
+        vocab: Sequence[str],
+        ids: np.ndarray,
+        offsets: np.ndarray,
+        *,
+        scheme: str = DEFAULT_SCHEME,
+        k1: float = DEFAULT_K1,
+        b: float = DEFAULT_B,
+        method: str = DEFAULT_METHOD,
+    ) -> LexicalIndex:
+        """Index documents given as token ids into `vocab` (distinct tokens of `scheme`): document i
+        holds ids[offsets[i]:offsets[i + 1]].
+
+        The default Lucene BM25 is computed here with numpy, to the same numbers as bm25s (a test
+        compares them): bm25s wants Python lists of ids and counts per document in Python, 2–3× the
+        time on a 150-report library. The other variants (for `scripts/bench_lexical.py`) go to bm25s.
+        """
+        n_docs = len(offsets) - 1
+        if len(ids) == 0:
+            return cls(n_docs=n_docs, scheme=scheme, k1=k1, b=b, method=method, _postings=None)
+        tokens = sorted(vocab)
+        sorted_ids = np.asarray(ids, dtype=np.int64)
+        if tokens != list(vocab):  # Postings want ids in sorted-token order
+            position = {t: i for i, t in enumerate(tokens)}.__getitem__
+            sorted_ids = np.fromiter(map(position, vocab), dtype=np.int64, count=len(vocab))[sorted_ids]
+        if method == "lucene":
+            postings = _lucene_postings(tokens, sorted_ids, np.asarray(offsets, dtype=np.int64), k1, b)
+        else:
+            postings = _bm25s_postings(tokens, sorted_ids, offsets, k1, b, method)
+        return cls(n_docs=n_docs, scheme=scheme, k1=k1, b=b, method=method, _postings=postings)
 
     def __len__(self) -> int:
         return self.n_docs

@@ -216,12 +216,12 @@ def test_lexical_tokens_are_cached_per_report_and_a_damaged_cache_file_is_retoke
     reference = _postings(LexicalIndex.build(texts))  # tokenized from the texts, no cache
     assert _postings(first._index.lexical) == reference
     token_dir = home / "index" / "corpus" / TOKENS_DIR
-    files = sorted(token_dir.glob("*.json"))
+    files = sorted(token_dir.glob("*.npz"))
     assert len(files) == 2  # one per report
 
     # Damage one report's cache file and force a lexical rebuild: only that report is tokenized again.
     damaged = files[0]
-    damaged.write_bytes(damaged.read_bytes()[:-40] + b"]]")
+    damaged.write_bytes(damaged.read_bytes()[:-40] + b"\x00\x01")
     shutil.rmtree(home / "index" / "corpus" / LEXICAL_DIR)
     calls: list[str] = []
     real = lexical_module.tokenize
@@ -239,7 +239,7 @@ def test_lexical_tokens_are_cached_per_report_and_a_damaged_cache_file_is_retoke
     # A report that goes away takes its cache file with it.
     (corpus_dir / "longhua_2019.txt").unlink()
     open_retriever(corpus_dir, home, CountingHashEmbedder())
-    assert len(list(token_dir.glob("*.json"))) == 1
+    assert len(list(token_dir.glob("*.npz"))) == 1
 
 
 def test_a_loaded_corpus_holds_no_reference_cycles(corpus_dir, tmp_path):

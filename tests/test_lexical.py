@@ -264,3 +264,22 @@ def test_cmrc2018_dev_passage_recall(shared_dir):
     # measured 0.976 / 0.998 (bench_lexical.py); the plain char-bigram baseline is 0.963 / 0.997
     assert result["r1"] >= 0.97
     assert result["r5"] >= 0.995
+
+
+def test_lucene_postings_computed_here_equal_bm25s():
+    """The default BM25 is computed with numpy (fast rebuilds); it must give bm25s's numbers."""
+    from retrieval.lexical import _bm25s_postings, _lucene_postings
+
+    texts = SEED_PARAGRAPHS + ["", "调解 调解 调解 17076", "法律顾问"]
+    index = LexicalIndex.build(texts)
+    mine = index._postings
+    flat = [mine.token_id(t) for text in texts for t in tokenize(text)]
+    offsets = np.cumsum([0] + [len(tokenize(text)) for text in texts])
+    ids = np.array(flat, dtype=np.int64)
+    assert _lucene_postings(mine.tokens, ids, offsets, 1.2, 0.5).data.tolist() == mine.data.tolist()
+    reference = _bm25s_postings(mine.tokens, ids, offsets, 1.2, 0.5, "lucene")
+    assert mine.tokens == sorted(set(mine.tokens)) and len(mine.tokens) > 100
+    np.testing.assert_array_equal(mine.indptr, reference.indptr)
+    np.testing.assert_array_equal(mine.indices, reference.indices)
+    np.testing.assert_allclose(mine.data, reference.data, rtol=1e-6)
+    assert index.document_frequency("调解") == sum("调解" in t for t in texts)
