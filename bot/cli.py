@@ -623,11 +623,15 @@ def bench(
         Path | None,
         typer.Option("--keep", help="Build into DIR/seed and DIR/full and keep them (usable as --home)."),
     ] = None,
+    runs: Annotated[
+        int, typer.Option("--runs", min=1, max=10, help="Whole runs; every number is the median over them.")
+    ] = 1,
 ) -> None:
     """Query latency, cold start, index build time and peak RSS."""
-    from retrieval.bench import run_bench
+    from retrieval.bench import median_of, run_bench
 
-    result = run_bench(_state(ctx).corpus_settings(), full_corpora=full, keep=keep)
+    settings = _state(ctx).corpus_settings()
+    result = median_of([run_bench(settings, full_corpora=full, keep=keep) for _ in range(runs)])
     if as_json:
         _write_json(result.to_dict())
     else:

@@ -22,7 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -64,13 +64,16 @@ class BenchReport:
     peak_rss_mb: float = 0.0  # this process: includes both index builds
     load_before: tuple[float, float, float] = (0.0, 0.0, 0.0)  # os.getloadavg() at start and end
     load_after: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    runs: int = 1  # > 1: every number is the median over that many whole runs (see median_of)
 
     def to_dict(self) -> dict:
         return {"corpora": [asdict(r) for r in self.rows], "bench_process_peak_rss_mb": self.peak_rss_mb,
-                "load_average_before": list(self.load_before), "load_average_after": list(self.load_after)}
+                "load_average_before": list(self.load_before), "load_average_after": list(self.load_after),
+                "runs": self.runs}
 
     def to_text(self) -> str:
-        lines = [
+        lines = [f"median of {self.runs} runs"] if self.runs > 1 else []
+        lines += [
             f"{'corpus':8} {'reports':>7} {'paras':>6} {'sents':>6} {'build s':>8} {'p50 ms':>7} {'p95 ms':>7} "
             f"{'cold ask s':>10} {'ask RSS MB':>10} {'index MB':>8}"
         ]
@@ -90,6 +93,23 @@ class BenchReport:
         load = " ".join(f"{x:.2f}" for x in self.load_before), " ".join(f"{x:.2f}" for x in self.load_after)
         lines.append(f"load average (1/5/15 min) before: {load[0]}; after: {load[1]}")
         return "\n".join(lines)
+
+
+_MEDIAN_FIELDS = ("build_seconds", "query_p50_ms", "query_p95_ms", "cold_ask_seconds", "cold_ask_rss_mb",
+                  "index_mb", "first_ask_seconds", "build_peak_rss_mb")
+
+
+def median_of(reports: list[BenchReport]) -> BenchReport:
+    """One report from several whole runs: each number is the median over the runs; the cold-ask
+    list holds every run's asks; the text extras (recall, library latency) are the first run's."""
+    first = reports[0]
+    rows = []
+    for i, row in enumerate(first.rows):
+        same = [r.rows[i] for r in reports]
+        values = {f: statistics.median(getattr(r, f) for r in same) for f in _MEDIAN_FIELDS}
+        rows.append(replace(row, **values, cold_ask_runs=[s for r in same for s in r.cold_ask_runs]))
+    return BenchReport(rows=rows, peak_rss_mb=statistics.median(r.peak_rss_mb for r in reports),
+                       load_before=first.load_before, load_after=reports[-1].load_after, runs=len(reports))
 
 
 def _questions() -> list[str]:
