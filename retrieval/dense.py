@@ -92,12 +92,13 @@ class DenseIndex:
         view.flags.writeable = False  # a memory-mapped index file is read-only underneath
         return view
 
-    def serialize(self) -> bytes:
-        return faiss.serialize_index(self.index).tobytes()
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write the index file `open` reads (straight from FAISS's memory: no copy)."""
+        faiss.write_index(self.index, os.fspath(path))
 
     @classmethod
     def open(cls, path: str | os.PathLike[str]) -> DenseIndex:
-        """An index file written from `serialize`, memory-mapped: opening costs no copy of the vectors.
+        """An index file written by `save`, memory-mapped: opening costs no copy of the vectors.
 
         Keep the DenseIndex alive as long as any `vectors` view of it is used (the view does not own
         the mapping). Raises ValueError for a file FAISS cannot read.

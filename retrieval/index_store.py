@@ -20,7 +20,7 @@ import json
 import os
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -137,6 +137,25 @@ class IndexStore:
         """Atomically write a file; returns its sha256 for the manifest."""
         atomic_write_bytes(self.root / rel, data)
         return sha256_bytes(data)
+
+    def write_with(self, rel: str, write: Callable[[Path], None]) -> str:
+        """Atomically write a file through `write(temp_path)` (for writers that want a path, such as
+        FAISS: no in-memory copy of a 100 MB index); returns its sha256 for the manifest."""
+        path = self.root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.close(fd)
+        try:
+            write(Path(tmp))
+            with open(tmp, "rb") as handle:
+                os.fsync(handle.fileno())
+                digest = hashlib.file_digest(handle, "sha256").hexdigest()
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+        return digest
 
     def size_bytes(self) -> int:
         if not self.root.is_dir():

@@ -203,8 +203,9 @@ def _build_dense(store, reports, passages, grouped, embedder, keys, manifest, co
         )
 
     assembled = assemble(per_report, passages, embedder.dim, store)
+    del per_report  # the assembled copies are all that is needed from here on (peak RSS of a build)
     for rel, index in zip(DENSE_FILES, assembled[4:], strict=True):
-        new_manifest.checksums[rel] = store.write_file(rel, index.serialize())
+        new_manifest.checksums[rel] = store.write_with(rel, index.save)
     return new_manifest, [reports[i].meta.report_id for i in todo], assembled
 
 
