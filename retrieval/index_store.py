@@ -3,9 +3,11 @@
 Layout:
     manifest.json          model id, dimension, parser version, corpus hash, per-report entries,
                            sha256 of every file it lists (written last: a crash leaves the old one)
-    vectors/<key>.npy      one report's paragraph vectors; key = hash(model, parser, passage format,
+    vectors/<key>.npy      one report's sentence vectors; key = hash(model, parser, passage format,
                            report content + metadata) so a changed report re-embeds only itself
-    lexical/               the BM25 index of the whole corpus (cheap to rebuild, keyed by corpus hash)
+    dense/*.faiss          the assembled paragraph and sentence indexes, memory-mapped at load
+    lexical/               the BM25 postings of the whole corpus (own checksummed manifest)
+    lexical-tokens/        per-report BM25 token ids (a cache: a damaged file is re-tokenized)
 
 Every file is written to a temporary name and renamed into place; every file is checked against
 its sha256 before use, so a truncated or corrupted file is rebuilt, never trusted.
@@ -65,20 +67,37 @@ def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write via a temp file in the same directory + fsync + rename: readers see old or new, never half."""
+def seal(payload: bytes) -> bytes:
+    """A cache file's bytes: the payload's sha256 (hex), a newline, the payload (see `unseal`)."""
+    return hashlib.sha256(payload).hexdigest().encode() + b"\n" + payload
+
+
+def unseal(raw: bytes) -> bytes | None:
+    """The payload of `seal`ed bytes, or None when it does not match its checksum."""
+    digest, _, payload = raw.partition(b"\n")
+    return payload if hashlib.sha256(payload).hexdigest().encode() == digest else None
+
+
+def atomic_write_with(path: Path, write: Callable[[Path], None]) -> None:
+    """`write(temp_path)` a temp file in the same directory, fsync, rename: readers see old or new,
+    never half (for writers that want a path, such as FAISS: no in-memory copy of the file)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
+        write(Path(tmp))
+        with open(tmp, "rb") as handle:
+            os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write `data` to `path` atomically (see `atomic_write_with`)."""
+    atomic_write_with(path, lambda tmp: tmp.write_bytes(data))
 
 
 def vectors_to_bytes(vectors: np.ndarray) -> bytes:
@@ -139,23 +158,10 @@ class IndexStore:
         return sha256_bytes(data)
 
     def write_with(self, rel: str, write: Callable[[Path], None]) -> str:
-        """Atomically write a file through `write(temp_path)` (for writers that want a path, such as
-        FAISS: no in-memory copy of a 100 MB index); returns its sha256 for the manifest."""
-        path = self.root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        os.close(fd)
-        try:
-            write(Path(tmp))
-            with open(tmp, "rb") as handle:
-                os.fsync(handle.fileno())
-                digest = hashlib.file_digest(handle, "sha256").hexdigest()
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
-        return digest
+        """Atomically write a file through `write(temp_path)`; returns its sha256 for the manifest."""
+        atomic_write_with(self.root / rel, write)
+        with open(self.root / rel, "rb") as handle:
+            return hashlib.file_digest(handle, "sha256").hexdigest()
 
     def size_bytes(self) -> int:
         if not self.root.is_dir():

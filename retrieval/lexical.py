@@ -233,8 +233,7 @@ class LexicalIndex:
         """Tokenize and index `texts` (paragraphs); id i in search results is texts[i].
 
         tokens: `tokenize(text, scheme)` of every text, already known (a cache of unchanged reports).
-        bm25s computes the scores; tokens are mapped to ids here: bm25s's own mapping is a third of
-        its indexing time, and the index it builds from ids is identical (same vocabulary, same postings).
+        See `build_from_ids` for how the scores are computed.
         """
         corpus_tokens = list(tokens) if tokens is not None else [tokenize(text, scheme) for text in texts]
         if len(corpus_tokens) != len(texts):

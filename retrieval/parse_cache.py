@@ -25,7 +25,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from retrieval.document import Report, ReportMeta
-from retrieval.index_store import atomic_write_bytes
+from retrieval.index_store import atomic_write_bytes, seal, unseal
 
 STALE_DAYS = 30
 _PACKAGE = Path(__file__).resolve().parent
@@ -64,8 +64,8 @@ def read_parsed(cache_dir: Path, key: str, meta: ReportMeta) -> Report | None:
         raw = path.read_bytes()
     except OSError:
         return None
-    digest, _, payload = raw.partition(b"\n")
-    if hashlib.sha256(payload).hexdigest().encode() != digest:
+    payload = unseal(raw)
+    if payload is None:
         return None
     try:
         report = pickle.loads(payload)  # our own file, verified above: not input from anyone else
@@ -81,7 +81,7 @@ def write_parsed(cache_dir: Path, key: str, report: Report) -> None:
     """Store a parsed report (best effort: a cache that cannot be written costs only time)."""
     payload = pickle.dumps(report, protocol=pickle.HIGHEST_PROTOCOL)
     with contextlib.suppress(OSError):
-        atomic_write_bytes(_entry(cache_dir, key), hashlib.sha256(payload).hexdigest().encode() + b"\n" + payload)
+        atomic_write_bytes(_entry(cache_dir, key), seal(payload))
 
 
 def _touch_if_old(path: Path) -> None:

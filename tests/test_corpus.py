@@ -327,3 +327,67 @@ def test_remove_report(corpus_dir):
 def test_remove_from_a_directory_without_manifest(tmp_path):
     shutil.copy(SEED_FILE, tmp_path / "seed.txt")
     assert "has no reports.toml" in error_of(remove_report, tmp_path, "seed")
+
+
+# --- the parse cache ------------------------------------------------------------------------
+
+
+def _load_counting_parses(corpus: Path, cache: Path, monkeypatch: pytest.MonkeyPatch):
+    parsed: list[str] = []
+    real = corpus_mod.parse_report
+
+    def counting(text, meta):
+        parsed.append(meta.report_id)
+        return real(text, meta)
+
+    monkeypatch.setattr(corpus_mod, "parse_report", counting)
+    return corpus_mod.load_corpus([corpus], parsed_cache=cache), parsed
+
+
+def test_parse_cache_serves_unchanged_reports_and_never_a_stale_one(seed_corpus, tmp_path, monkeypatch):
+    from conftest import tree_signature
+
+    cache = tmp_path / "parsed"
+    (first,), parsed = _load_counting_parses(seed_corpus, cache, monkeypatch)
+    assert parsed == ["hengyang-2019-fazhi"] and len(list(cache.glob("*.pickle"))) == 1
+    (again,), parsed = _load_counting_parses(seed_corpus, cache, monkeypatch)
+    assert parsed == [] and tree_signature(again) == tree_signature(first) and again.text == first.text
+
+    # The file changes: parsed afresh, the new figure is what the report holds.
+    path = seed_corpus / "hengyang-2019-fazhi-zhengfu-report.txt"
+    path.write_text(path.read_text(encoding="utf-8").replace("17076", "17077"), encoding="utf-8")
+    (edited,), parsed = _load_counting_parses(seed_corpus, cache, monkeypatch)
+    assert parsed == ["hengyang-2019-fazhi"] and "17077" in edited.text and "17076" not in edited.text
+
+    # The manifest entry changes (a new title): parsed afresh with the new metadata.
+    manifest = seed_corpus / "reports.toml"
+    text = manifest.read_text(encoding="utf-8")
+    assert 'title = "衡阳市2019年度法治政府建设情况报告"' in text
+    manifest.write_text(text.replace('title = "衡阳市2019年度法治政府建设情况报告"',
+                                     'title = "衡阳市2019年度法治政府建设报告"'), encoding="utf-8")
+    (retitled,), parsed = _load_counting_parses(seed_corpus, cache, monkeypatch)
+    assert parsed == ["hengyang-2019-fazhi"] and retitled.meta.title != edited.meta.title
+
+
+def test_a_damaged_parse_cache_entry_is_parsed_again(seed_corpus, tmp_path, monkeypatch):
+    cache = tmp_path / "parsed"
+    (first,), _ = _load_counting_parses(seed_corpus, cache, monkeypatch)
+    (entry,) = cache.glob("*.pickle")
+    raw = bytearray(entry.read_bytes())
+    raw[-20] ^= 0xFF
+    entry.write_bytes(bytes(raw))
+    (again,), parsed = _load_counting_parses(seed_corpus, cache, monkeypatch)
+    assert parsed == ["hengyang-2019-fazhi"] and again.text == first.text
+    (_,), parsed = _load_counting_parses(seed_corpus, cache, monkeypatch)
+    assert parsed == []  # rewritten whole
+
+
+def test_parser_code_is_part_of_the_parse_cache_key(monkeypatch):
+    from retrieval import parse_cache
+    from retrieval.corpus import discover
+
+    meta = discover(REPO / "corpus")[0]
+    data = (REPO / "corpus" / meta.file).read_bytes()
+    before = parse_cache.parsed_key(meta, data)
+    monkeypatch.setattr(parse_cache, "producer_code_hash", lambda: "another parser")
+    assert parse_cache.parsed_key(meta, data) != before

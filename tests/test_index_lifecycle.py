@@ -258,3 +258,34 @@ def test_a_loaded_corpus_holds_no_reference_cycles(corpus_dir, tmp_path):
         assert passages and all(p.indexed_text for p in passages)
         del reports, passages
         assert gc.collect() == 0
+
+
+def test_opening_an_unchanged_index_reads_only_what_serves_and_imports_no_bm25s(corpus_dir, tmp_path):
+    """The cold-start path: parsed reports from the cache, FAISS files memory-mapped, BM25 postings
+    mapped without bm25s/scipy, no per-report vector file opened, nothing embedded."""
+    import subprocess
+    import sys
+
+    home = tmp_path / "home"
+    Retriever.open(Settings(corpus_dirs=(corpus_dir,), home=home), embedder=CountingHashEmbedder())
+    code = (
+        "import sys\n"
+        f"sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
+        "from pathlib import Path\n"
+        "from test_index_lifecycle import CountingHashEmbedder\n"
+        "from retrieval import indexing\n"
+        "from retrieval.config import Settings\n"
+        "from retrieval.retriever import Retriever\n"
+        "read = []\n"
+        "real = indexing._load_vectors\n"
+        "indexing._load_vectors = lambda *a: (read.append(a), real(*a))[1]\n"
+        "emb = CountingHashEmbedder()\n"
+        f"settings = Settings(corpus_dirs=(Path({str(corpus_dir)!r}),), home=Path({str(home)!r}))\n"
+        f"r = Retriever.open(settings, embedder=emb, verify={{verify}})\n"
+        "hit = r.ask('调解矛盾纠纷多少件', mode='lexical').hits[0]\n"
+        "print(hit.section_id, len(emb.encoded), len(read), [m for m in ('bm25s', 'scipy') if m in sys.modules])\n"
+    )
+    for verify, expected in ((False, "7.1 0 0 []"), (True, "7.1 0 2 []")):  # index build reads both reports'
+        out = subprocess.run([sys.executable, "-c", code.replace("{verify}", str(verify))], capture_output=True,
+                             text=True, timeout=120, check=True)
+        assert out.stdout.split("\n")[-2] == expected, out.stdout + out.stderr
