@@ -32,7 +32,6 @@ from typing import Any
 
 from retrieval.document import Report, ReportMeta
 from retrieval.errors import CorpusError
-from retrieval.parse import parse_report
 from retrieval.readers import PUBLISHED_SUFFIXES, is_published
 from retrieval.sources import read_report_bytes, read_report_text
 from retrieval.titles import describe_title, title_from_filename, title_region
@@ -278,24 +277,32 @@ def load_report(corpus_dir: str | Path, meta: ReportMeta, parsed_cache: Path | N
     parsed_cache: a directory of parsed reports (`retrieval.parse_cache`); a report whose bytes,
     manifest entry and parser code are unchanged is taken from there instead of being parsed again.
     """
+    from retrieval import parse_cache
+
     path = Path(corpus_dir) / meta.file
     data = read_report_bytes(path)
     key = None
     # A published file replaced by hand since it was added is read afresh (and warned about) each time.
-    if parsed_cache is not None and (meta.sha256 is None or meta.sha256 == hashlib.sha256(data).hexdigest()):
-        from retrieval.parse_cache import parsed_key, read_parsed
-
-        key = parsed_key(meta, data)
-        cached = read_parsed(parsed_cache, key, meta)
+    if meta.sha256 is None or meta.sha256 == hashlib.sha256(data).hexdigest():
+        key = parse_cache.parsed_key(meta, data)
+        cached = parse_cache.read_parsed(parsed_cache, key, meta) if parsed_cache is not None else None
         if cached is not None:
+            cached.source_key = key
             return cached
-    text = read_report_text(path, cache_dir=Path(corpus_dir) / TEXT_CACHE, expected_sha256=meta.sha256, data=data)
-    report = parse_report(text, meta)
-    validate_report(report, path)
-    if key is not None:
-        from retrieval.parse_cache import write_parsed
+    # Imported only on a cache miss: compiling its 32 patterns would cost every cold start ~20 ms.
+    from retrieval.parse import parse_report
 
-        write_parsed(parsed_cache, key, report)
+    text = read_report_text(path, cache_dir=Path(corpus_dir) / TEXT_CACHE, expected_sha256=meta.sha256, data=data)
+    try:  # a text that does not parse is remembered (reading errors may depend on the machine: not cached)
+        report = parse_report(text, meta)
+        validate_report(report, path)
+    except CorpusError as exc:
+        if key is not None and parsed_cache is not None:
+            parse_cache.write_invalid(parsed_cache, key, str(exc))
+        raise
+    report.source_key = key
+    if key is not None and parsed_cache is not None:
+        parse_cache.write_parsed(parsed_cache, key, report)
     return report
 
 
@@ -519,6 +526,8 @@ def _prepare(
     rid = (overrides.get("report_id") or src.stem).strip()
     if not _ID_RE.match(rid):
         raise CorpusError(f"{src}: report id {rid!r} must be one word without spaces or slashes")
+    from retrieval.parse import parse_report
+
     text = read_report_text(src, cache_dir=corpus_dir / TEXT_CACHE)  # keyed by content: valid once copied in
     report = parse_report(text, ReportMeta(report_id=rid, title=overrides.get("title") or src.stem, file=src.name))
     validate_report(report, src)

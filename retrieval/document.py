@@ -11,6 +11,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+# Bump when the parser turns the same text into a different tree (every index rebuilds). It lives
+# here, with the tree it versions, so that opening an index does not import the parser.
+PARSER_VERSION = "1"
+
 
 @dataclass(frozen=True)
 class Sentence:
@@ -84,6 +88,10 @@ class Report:
     sections: list[Section]  # top level in order: the preamble "0" (if any) then chapters
     signed_date: str | None = None  # ISO date found in the signature block, if any
     parsed_title: str | None = None  # title line found in the text, if any
+    # What this report was parsed from (file bytes, manifest entry, parser code: `parse_cache.parsed_key`),
+    # set when loaded from a corpus directory; lets an unchanged index open without re-hashing every
+    # sentence. None for reports built in memory.
+    source_key: str | None = field(default=None, compare=False)
 
     def walk(self) -> Iterator[Section]:
         for sec in self.sections:

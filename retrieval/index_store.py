@@ -52,6 +52,7 @@ class IndexManifest:
     checksums: dict[str, str] = field(default_factory=dict)  # relative path -> sha256
     built_at: str = ""
     format: int = FORMAT_VERSION
+    source_fingerprint: str = ""  # `indexing.source_fingerprint` of the reports the keys were computed from
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), ensure_ascii=False, indent=1)
@@ -138,8 +139,9 @@ class IndexStore:
             return None
         return manifest if manifest.format == FORMAT_VERSION else None
 
-    def write_manifest(self, manifest: IndexManifest) -> None:
-        manifest.built_at = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    def write_manifest(self, manifest: IndexManifest, *, keep_built_at: bool = False) -> None:
+        if not keep_built_at:
+            manifest.built_at = time.strftime("%Y-%m-%dT%H:%M:%S%z")
         atomic_write_bytes(self.manifest_path, manifest.to_json().encode("utf-8"))
 
     def read_verified(self, rel: str, expected_sha: str | None) -> bytes | None:

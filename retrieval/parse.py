@@ -52,9 +52,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from retrieval.document import PARSER_VERSION as PARSER_VERSION  # re-exported; bump it in document.py
 from retrieval.document import Paragraph, Report, ReportMeta, Section, Sentence
-
-PARSER_VERSION = "1"
 
 PREAMBLE_ID = "0"
 PREAMBLE_TITLE = "前言"

@@ -8,8 +8,9 @@ by everything the parsed report depends on: the file's bytes (SHA-256), its mani
 source of the code that turns bytes into a `Report` (document model, decoding, readers, parser) — so a
 changed file, manifest entry or parser never meets an old entry, with no version to remember to bump.
 Each entry carries the SHA-256 of its payload and is ignored (and re-parsed) if it does not match; a
-cache that cannot be written (read-only home) only costs the time. Entries unused for
-`STALE_DAYS` are pruned after a load that wrote new ones.
+cache that cannot be written (read-only home) only costs the time. A text that fails to parse is
+remembered too (its error message), so an invalid report left in a corpus costs nothing at the next
+start. Entries unused for `STALE_DAYS` are pruned.
 """
 
 from __future__ import annotations
@@ -20,11 +21,12 @@ import json
 import os
 import pickle
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
 
 from retrieval.document import Report, ReportMeta
+from retrieval.errors import CorpusError
 from retrieval.index_store import atomic_write_bytes, seal, unseal
 
 STALE_DAYS = 30
@@ -57,8 +59,19 @@ def _entry(cache_dir: Path, key: str) -> Path:
     return cache_dir / f"{key}.pickle"
 
 
+@dataclass(frozen=True)
+class _Invalid:
+    """A cached failure: these bytes, this entry and this parser code gave this error."""
+
+    message: str
+
+
 def read_parsed(cache_dir: Path, key: str, meta: ReportMeta) -> Report | None:
-    """The cached report, or None when there is none or it cannot be trusted."""
+    """The cached report, or None when there is none or it cannot be trusted.
+
+    Raises CorpusError (the message of the first attempt) for a file that failed to parse before with
+    the same key: an invalid report left in a corpus is not parsed again on every cold start.
+    """
     path = _entry(cache_dir, key)
     try:
         raw = path.read_bytes()
@@ -71,6 +84,9 @@ def read_parsed(cache_dir: Path, key: str, meta: ReportMeta) -> Report | None:
         report = pickle.loads(payload)  # our own file, verified above: not input from anyone else
     except Exception:  # noqa: BLE001 - an unreadable entry is a cache miss
         return None
+    if isinstance(report, _Invalid):
+        _touch_if_old(path)
+        raise CorpusError(report.message)
     if not isinstance(report, Report) or report.meta != meta:
         return None
     _touch_if_old(path)
@@ -80,6 +96,13 @@ def read_parsed(cache_dir: Path, key: str, meta: ReportMeta) -> Report | None:
 def write_parsed(cache_dir: Path, key: str, report: Report) -> None:
     """Store a parsed report (best effort: a cache that cannot be written costs only time)."""
     payload = pickle.dumps(report, protocol=pickle.HIGHEST_PROTOCOL)
+    with contextlib.suppress(OSError):
+        atomic_write_bytes(_entry(cache_dir, key), seal(payload))
+
+
+def write_invalid(cache_dir: Path, key: str, message: str) -> None:
+    """Remember that this file does not parse (best effort, as `write_parsed`)."""
+    payload = pickle.dumps(_Invalid(message), protocol=pickle.HIGHEST_PROTOCOL)
     with contextlib.suppress(OSError):
         atomic_write_bytes(_entry(cache_dir, key), seal(payload))
 

@@ -33,7 +33,7 @@ class Passage:
     def citation(self) -> str:
         return citation(self.report.meta.title, self.section.label, self.section.title, self.report.meta.year)
 
-    @cached_property  # asked for every passage at load (corpus hash) and per question (year mentions)
+    @cached_property  # asked for every passage when the corpus hash is computed (a changed corpus)
     def indexed_text(self) -> str:
         """What the dense and lexical legs see: heading titles, then the paragraph."""
         heads = " ".join(t for t in self.heading_path if t)

@@ -542,8 +542,9 @@ def index_status(settings: Settings) -> IndexStatus:
     passages = flatten(reports)
     store = IndexStore(settings.index_dir / "corpus")
     model_id = model_id_for(settings)
-    keys, manifest = plan(store, model_id, reports, passages)
-    stale = stale_reports(keys, reports, manifest)
+    todo = plan(store, model_id, reports, passages)
+    manifest = todo.manifest
+    stale = stale_reports(todo.keys, reports, manifest)
     return IndexStatus(
         model=model_id,
         dim=manifest.dim if manifest else 0,

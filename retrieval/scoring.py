@@ -89,9 +89,12 @@ class PassageScorer:
         """Passages whose text speaks of that year ("2020年"), cached per year."""
         mask = self._mentions.get(year)
         if mask is None:
-            digits = str(year)  # a substring test first: the regex then runs on the few that have the digits
-            mask = np.array([digits in (t := p.indexed_text) and mentions_year(t, year) for p in self.passages],
-                            dtype=bool)
+            # A substring test first, on the paragraph and its headings (the digits cannot straddle the
+            # separators of indexed_text, so this is the same test without building 13k strings); the
+            # regex then runs on the few passages that have the digits.
+            digits = str(year)
+            mask = np.array([(digits in p.paragraph.text or any(digits in h for h in p.heading_path))
+                             and mentions_year(p.indexed_text, year) for p in self.passages], dtype=bool)
             self._mentions[year] = mask
         return mask
 

@@ -333,15 +333,17 @@ def test_remove_from_a_directory_without_manifest(tmp_path):
 
 
 def _load_counting_parses(corpus: Path, cache: Path, monkeypatch: pytest.MonkeyPatch):
+    from retrieval import parse as parse_mod
+
     parsed: list[str] = []
-    real = corpus_mod.parse_report
+    real = parse_mod.parse_report
 
     def counting(text, meta):
         parsed.append(meta.report_id)
         return real(text, meta)
 
-    monkeypatch.setattr(corpus_mod, "parse_report", counting)
-    return corpus_mod.load_corpus([corpus], parsed_cache=cache), parsed
+    monkeypatch.setattr(parse_mod, "parse_report", counting)
+    return corpus_mod.load_corpus([corpus], parsed_cache=cache, skip_invalid=True), parsed
 
 
 def test_parse_cache_serves_unchanged_reports_and_never_a_stale_one(seed_corpus, tmp_path, monkeypatch):
@@ -391,3 +393,25 @@ def test_parser_code_is_part_of_the_parse_cache_key(monkeypatch):
     before = parse_cache.parsed_key(meta, data)
     monkeypatch.setattr(parse_cache, "producer_code_hash", lambda: "another parser")
     assert parse_cache.parsed_key(meta, data) != before
+
+
+def test_a_report_that_does_not_parse_is_not_parsed_again_until_it_changes(tmp_path, monkeypatch, caplog):
+    corpus, cache = tmp_path / "plain", tmp_path / "parsed"  # no manifest: every file is a report
+    corpus.mkdir()
+    shutil.copy(SEED_FILE, corpus / "seed.txt")
+    bad = corpus / "notes.txt"
+    bad.write_text("会议纪要\n\n没有任何标题的一段文字。\n", encoding="utf-8")
+
+    def load():
+        caplog.clear()
+        with caplog.at_level("WARNING"):
+            reports, parsed = _load_counting_parses(corpus, cache, monkeypatch)
+        warned = [r.getMessage() for r in caplog.records if "notes.txt" in r.getMessage()]
+        return [r.meta.report_id for r in reports], sorted(parsed), warned
+
+    ids, parsed, warned = load()
+    assert ids == ["seed"] and parsed == ["notes", "seed"] and "no headings" in warned[0]
+    assert load() == (["seed"], [], warned)  # the same warning, from the cache: nothing parsed
+    bad.write_text("会议纪要\n\n一、总体情况\n\n全年共办理议案12件。\n", encoding="utf-8")
+    ids, parsed, warned = load()
+    assert sorted(ids) == ["notes", "seed"] and parsed == ["notes"] and warned == []

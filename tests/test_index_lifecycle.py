@@ -88,6 +88,33 @@ def test_changed_report_reembeds_only_itself(corpus_dir, tmp_path):
     assert "17077" in r.ask("调解矛盾纠纷多少件", reports=["hengyang"]).hits[0].text
 
 
+def test_an_index_built_before_source_fingerprints_is_kept_and_gets_one(corpus_dir, tmp_path):
+    """An older manifest (no source fingerprint) is current all the same: nothing is embedded, the
+    keys are computed once and the fingerprint is noted (build time unchanged); a report that changes
+    afterwards is still caught."""
+    import json
+
+    home = tmp_path / "home"
+    open_retriever(corpus_dir, home, CountingHashEmbedder())
+    path = home / "index" / "corpus" / MANIFEST
+    data = json.loads(path.read_text(encoding="utf-8"))
+    assert data.pop("source_fingerprint")
+    path.write_text(json.dumps(data), encoding="utf-8")
+
+    again = CountingHashEmbedder()
+    open_retriever(corpus_dir, home, again)
+    noted = json.loads(path.read_text(encoding="utf-8"))
+    assert again.encoded == [] and noted["source_fingerprint"] and noted["built_at"] == data["built_at"]
+
+    seed = corpus_dir / "hengyang.txt"
+    seed.write_text(seed.read_text(encoding="utf-8").replace("17076", "17077"), encoding="utf-8")
+    changed = CountingHashEmbedder()
+    r = open_retriever(corpus_dir, home, changed)
+    assert changed.encoded and all("龙华" not in t for t in changed.encoded)
+    assert "17077" in r.ask("调解矛盾纠纷多少件", reports=["hengyang"]).hits[0].text
+    assert json.loads(path.read_text(encoding="utf-8"))["source_fingerprint"] != noted["source_fingerprint"]
+
+
 def _damage(path, how: str) -> None:
     if how == "flip":
         data = bytearray(path.read_bytes())
@@ -261,8 +288,9 @@ def test_a_loaded_corpus_holds_no_reference_cycles(corpus_dir, tmp_path):
 
 
 def test_opening_an_unchanged_index_reads_only_what_serves_and_imports_no_bm25s(corpus_dir, tmp_path):
-    """The cold-start path: parsed reports from the cache, FAISS files memory-mapped, BM25 postings
-    mapped without bm25s/scipy, no per-report vector file opened, nothing embedded."""
+    """The cold-start path: parsed reports from the cache (the parser not even imported), report keys
+    from the manifest (no sentence hashed), FAISS files memory-mapped, BM25 postings mapped without
+    bm25s/scipy, no per-report vector file opened, nothing embedded."""
     import subprocess
     import sys
 
@@ -279,13 +307,17 @@ def test_opening_an_unchanged_index_reads_only_what_serves_and_imports_no_bm25s(
         "read = []\n"
         "real = indexing._load_vectors\n"
         "indexing._load_vectors = lambda *a: (read.append(a), real(*a))[1]\n"
+        "keyed = []\n"
+        "real_key = indexing.report_key\n"
+        "indexing.report_key = lambda *a: (keyed.append(a), real_key(*a))[1]\n"
         "emb = CountingHashEmbedder()\n"
         f"settings = Settings(corpus_dirs=(Path({str(corpus_dir)!r}),), home=Path({str(home)!r}))\n"
         f"r = Retriever.open(settings, embedder=emb, verify={{verify}})\n"
         "hit = r.ask('调解矛盾纠纷多少件', mode='lexical').hits[0]\n"
-        "print(hit.section_id, len(emb.encoded), len(read), [m for m in ('bm25s', 'scipy') if m in sys.modules])\n"
+        "print(hit.section_id, len(emb.encoded), len(read), len(keyed),\n"
+        "      [m for m in ('bm25s', 'scipy', 'retrieval.parse') if m in sys.modules])\n"
     )
-    for verify, expected in ((False, "7.1 0 0 []"), (True, "7.1 0 2 []")):  # index build reads both reports'
+    for verify, expected in ((False, "7.1 0 0 0 []"), (True, "7.1 0 2 0 []")):  # index build reads both reports'
         out = subprocess.run([sys.executable, "-c", code.replace("{verify}", str(verify))], capture_output=True,
                              text=True, timeout=120, check=True)
         assert out.stdout.split("\n")[-2] == expected, out.stdout + out.stderr
