@@ -415,3 +415,34 @@ def test_a_report_that_does_not_parse_is_not_parsed_again_until_it_changes(tmp_p
     bad.write_text("会议纪要\n\n一、总体情况\n\n全年共办理议案12件。\n", encoding="utf-8")
     ids, parsed, warned = load()
     assert sorted(ids) == ["notes", "seed"] and parsed == ["notes"] and warned == []
+
+
+def test_the_parse_cache_stores_reports_whole():
+    """pack/unpack give an equal report for real reports (text, PDF, DOCX), and know every field of
+    the document model: a field added to it must be stored too."""
+    from dataclasses import fields
+
+    from retrieval import parse_cache
+    from retrieval.document import Paragraph, Report, Section, Sentence
+    from retrieval.parse import parse_report
+    from retrieval.sources import read_report_text
+
+    assert [f.name for f in fields(Report)] == ["meta", "text", "sections", "signed_date", "parsed_title",
+                                                "source_key"]  # source_key: set by the loader, not stored
+    assert [f.name for f in fields(Section)] == ["section_id", "label", "title", "level", "start", "end",
+                                                 "paragraphs", "children"]
+    assert [f.name for f in fields(Paragraph)] == ["text", "start", "end", "sentences", "section_id", "index"]
+    assert [f.name for f in fields(Sentence)] == ["text", "start", "end"]
+    published = REPO / "tests" / "fixtures" / "published"
+    files = [SEED_FILE, LONGHUA_FILE, published / "pingshan-2019.pdf", published / "longhua-2019-fazhi.docx"]
+    for path in files:
+        report = parse_report(read_report_text(path), ReportMeta(report_id="r", title=path.stem, file=path.name))
+        again = parse_cache.unpack(parse_cache.pack(report))
+        assert again == report and again.text == report.text, path.name
+        assert [s.text for p in again.paragraphs() for s in p.sentences] == [
+            s.text for p in report.paragraphs() for s in p.sentences]
+    # A paragraph whose text is not its slice of the report text is kept as it is.
+    report = parse_report(SEED_FILE.read_text(encoding="utf-8"), ReportMeta(report_id="r", title="t", file="f"))
+    para = next(report.paragraphs())
+    para.text = para.text + "（补）"
+    assert next(parse_cache.unpack(parse_cache.pack(report)).paragraphs()).text == para.text
