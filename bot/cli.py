@@ -642,11 +642,22 @@ def bench(
 
 
 @app.command()
-def telegram(ctx: typer.Context) -> None:
-    """Run the Telegram bot (long polling) until SIGTERM/SIGINT. Needs TELEGRAM_BOT_TOKEN."""
-    from bot.telegram_app import run_bot
+def telegram(
+    ctx: typer.Context,
+    webhook: Annotated[bool, typer.Option(
+        "--webhook", help="Serve Telegram's webhook POSTs (TELEGRAM_WEBHOOK_LISTEN/_PATH/_SECRET) instead of polling."
+    )] = False,
+    set_webhook_url: Annotated[str | None, typer.Option(
+        "--set-webhook", metavar="URL", help="Register URL as the bot's webhook once (a deploy step) and exit."
+    )] = None,
+) -> None:
+    """Run the Telegram bot until SIGTERM/SIGINT: long polling, or --webhook. Needs TELEGRAM_BOT_TOKEN."""
+    from bot.telegram.app import run_bot, run_webhook, set_webhook
 
-    raise typer.Exit(run_bot(_state(ctx).corpus_settings()))
+    if set_webhook_url is not None:
+        raise typer.Exit(set_webhook(set_webhook_url))
+    settings = _state(ctx).corpus_settings()
+    raise typer.Exit(run_webhook(settings) if webhook else run_bot(settings))
 
 
 @feedback_app.command("export")

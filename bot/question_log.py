@@ -24,6 +24,7 @@ import re
 import secrets
 import sqlite3
 import threading
+import time
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -36,7 +37,7 @@ from retrieval.errors import ReportQAError
 LOG_DIR = "telegram"
 DB_FILE = "questions.sqlite3"
 SALT_FILE = "chat-id-salt"
-SCHEMA_VERSION = 3  # 2: questions.year; 3: questions.understood_as, conversations
+SCHEMA_VERSION = 4  # 2: questions.year; 3: questions.understood_as, conversations; 4: updates
 DEFAULT_CONVERSATION_MINUTES = 30
 DEFAULT_RETENTION_DAYS = 90
 
@@ -64,7 +65,15 @@ CREATE TABLE IF NOT EXISTS conversations (  -- one per chat (per forum topic in 
     scope TEXT NOT NULL,                    -- JSON: {"report": id, "region": name} chosen with /report
     PRIMARY KEY (chat_hash, thread)
 );
+CREATE TABLE IF NOT EXISTS updates (        -- webhook deliveries claimed by a serving process (no double answers)
+    update_id INTEGER PRIMARY KEY,          -- Telegram's update id (membership, not a high-water mark)
+    owner TEXT NOT NULL,                    -- random id of the process that claimed it
+    lease_until REAL NOT NULL,              -- unix time; after it another process may take the update over
+    received_at TEXT NOT NULL,              -- ISO 8601 UTC; rows are dropped after UPDATE_MEMORY_HOURS
+    answered_at TEXT                        -- set once handled; NULL while in progress
+);
 """
+UPDATE_MEMORY_HOURS = 24  # Telegram gives up re-delivering an update after about a day
 
 
 class QuestionLogError(ReportQAError):
@@ -249,6 +258,65 @@ class QuestionLog:
         self._delete_conversations("chat_hash = ?", (self.chat_hash(chat_id),))
         return self._delete("chat_hash = ?", (self.chat_hash(chat_id),))
 
+    # ------------------------------------------------------------ webhook update claims
+
+    def claim_update(self, update_id: int, owner: str, lease_seconds: float, now: float | None = None) -> str:
+        """Claim an update before handling it: "claimed" (new, or taken over from an owner whose lease
+        ran out), "answered" (handled already: a re-delivery), or "held" (in progress, here or in
+        another live process: Telegram re-sent it while the first delivery is still being answered).
+
+        One upsert, so two processes claiming at once cannot both win.
+        """
+        now = time.time() if now is None else now
+        with self._lock, self._write():
+            won = self._conn.execute(
+                "INSERT INTO updates (update_id, owner, lease_until, received_at) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT(update_id) DO UPDATE SET owner = excluded.owner, lease_until = excluded.lease_until"
+                " WHERE updates.answered_at IS NULL AND updates.lease_until < ?"
+                " RETURNING owner",
+                (update_id, owner, now + lease_seconds, _now(), now),
+            ).fetchone()
+            if won is not None:
+                return "claimed"
+            row = self._conn.execute("SELECT answered_at FROM updates WHERE update_id = ?", (update_id,)).fetchone()
+        return "answered" if row is not None and row[0] is not None else "held"
+
+    def renew_update(self, update_id: int, owner: str, lease_seconds: float) -> None:
+        """Extend the lease of an update this process is still answering."""
+        with self._lock, self._write():
+            self._conn.execute(
+                "UPDATE updates SET lease_until = ? WHERE update_id = ? AND owner = ? AND answered_at IS NULL",
+                (time.time() + lease_seconds, update_id, owner),
+            )
+
+    def finish_update(self, update_id: int, owner: str) -> None:
+        """Mark a claimed update handled (re-deliveries are then acknowledged without an answer)."""
+        with self._lock, self._write():
+            self._conn.execute(
+                "UPDATE updates SET answered_at = ? WHERE update_id = ? AND owner = ?", (_now(), update_id, owner)
+            )
+
+    def release_update(self, update_id: int, owner: str) -> None:
+        """Give a claimed, unhandled update back at once (this process is stopping before handling it)."""
+        with self._lock, self._write():
+            self._conn.execute(
+                "DELETE FROM updates WHERE update_id = ? AND owner = ? AND answered_at IS NULL", (update_id, owner)
+            )
+
+    def forget_old_updates(self, now: datetime | None = None) -> int:
+        cutoff = ((now or datetime.now(UTC)) - timedelta(hours=UPDATE_MEMORY_HOURS)).isoformat(timespec="seconds")
+        with self._lock, self._write():
+            return int(self._conn.execute("DELETE FROM updates WHERE received_at < ?", (cutoff,)).rowcount)
+
+    def ping(self) -> bool:
+        """The store answers (for /readyz)."""
+        try:
+            with self._lock:
+                self._conn.execute("SELECT 1").fetchone()
+        except sqlite3.Error:
+            return False
+        return True
+
     # ------------------------------------------------------------ conversation memory
 
     def conversation(
@@ -326,7 +394,8 @@ class QuestionLog:
             yield self._conn
             self._conn.commit()
         except sqlite3.Error as exc:
-            self._conn.rollback()
+            with contextlib.suppress(sqlite3.Error):  # a closed or broken connection cannot roll back
+                self._conn.rollback()
             raise QuestionLogError(f"cannot write the question log {self.path}: {exc}") from exc
 
 

@@ -39,6 +39,11 @@ class Settings:
     passage_encoder: str = field(
         default_factory=lambda: os.environ.get("REPORTQA_PASSAGE_ENCODER", "").strip().lower() or "int8"
     )
+    # Open the index as a built artifact (REPORTQA_INDEX_READONLY=1; also when its directory is not
+    # writable): never write, lock or rebuild it; a stale or damaged one is an error.
+    index_readonly: bool = field(
+        default_factory=lambda: os.environ.get("REPORTQA_INDEX_READONLY", "").strip().lower() in ("1", "true", "yes")
+    )
 
     @property
     def models_dir(self) -> Path:

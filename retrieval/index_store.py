@@ -125,6 +125,10 @@ class IndexStore:
     def manifest_path(self) -> Path:
         return self.root / MANIFEST
 
+    def read_only(self) -> bool:
+        """The index directory exists and this process may not write it (an installed artifact)."""
+        return self.root.is_dir() and not os.access(self.root, os.W_OK)
+
     def read_manifest(self) -> IndexManifest | None:
         """The manifest, or None when there is none or it cannot be trusted (then everything rebuilds)."""
         try:

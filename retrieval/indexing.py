@@ -188,6 +188,30 @@ def ensure_index(
         return _build(store, reports, passages, embedder, replace(known, manifest=manifest), lexical, progress)
 
 
+def open_readonly(store: IndexStore, reports: Sequence[Report], passages: Sequence[Passage], embedder) -> LoadedIndex:
+    """The index as a built artifact (replicas): verified and memory-mapped, never written, locked or
+    rebuilt. IndexStoreError (one line, naming `reportqa index build`) when it is missing, built for
+    another model or corpus, or damaged."""
+    where = f"index {store.root} (read-only)"
+    known = plan(store, embedder.model_id, reports, passages)
+    manifest = known.manifest
+    if manifest is None:
+        raise IndexStoreError(f"{where}: none built for model {embedder.model_id}; run `reportqa index build`")
+    if manifest.corpus_hash != known.corpus_id:
+        stale = stale_reports(known.keys, reports, manifest)
+        raise IndexStoreError(
+            f"{where}: stale for this corpus ({len(stale)} report(s) new or changed"
+            f"{', e.g. ' + stale[0] if stale else ''}); run `reportqa index build` and ship the new index"
+        )
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        hashed = pool.submit(_file_checksums, store, DENSE_FILES)
+        lexical = _load_lexical(store)
+        loaded = _open_assembled(store, manifest, hashed.result(), passages)
+    if lexical is None or len(lexical) != len(passages) or loaded is None:
+        raise IndexStoreError(f"{where}: damaged (a file is missing or fails its checksum); run `reportqa index build`")
+    return LoadedIndex(*loaded, lexical=lexical, manifest=manifest)
+
+
 def _record_fingerprint(store: IndexStore, manifest: IndexManifest, fingerprint: str | None) -> None:
     """Note the source fingerprint in a current manifest written without it (best effort: a read-only
     index only keeps computing the keys)."""

@@ -26,7 +26,7 @@ from retrieval.errors import InputError
 from retrieval.followup import MORE, Turn, understand
 from retrieval.highlight import asks_for_number, asks_for_share, choose_sentence, measure_terms
 from retrieval.index_store import IndexStore
-from retrieval.indexing import LoadedIndex, ensure_index, plan, stale_reports
+from retrieval.indexing import LoadedIndex, ensure_index, open_readonly, plan, stale_reports
 from retrieval.lexical import tokenize
 from retrieval.normalize import fold_for_match, normalize_question
 from retrieval.passages import Passage, flatten
@@ -173,7 +173,11 @@ class Retriever:
             embedder = load_embedder(settings, progress=progress)
         store = IndexStore(settings.index_dir / name)
         passages = flatten(reports)
-        index = ensure_index(store, reports, passages, embedder, progress=progress, rebuild=rebuild, verify=verify)
+        if settings.index_readonly or store.read_only():
+            index = open_readonly(store, reports, passages, embedder)
+        else:
+            index = ensure_index(store, reports, passages, embedder, progress=progress, rebuild=rebuild,
+                                 verify=verify)
         if hasattr(embedder, "release_passage_encoder"):
             embedder.release_passage_encoder()  # serving needs the query path only (saves ~600 MB)
         return cls(settings, reports, passages, embedder, index, name)

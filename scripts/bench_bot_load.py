@@ -54,8 +54,8 @@ sys.path.insert(0, str(REPO / "tests"))  # the fake Bot API server lives with th
 from fake_telegram import Call, FakeChat, FakeTelegram, FakeUser  # noqa: E402
 
 from bot.question_log import log_path  # noqa: E402
-from bot.telegram_app import BotOptions  # noqa: E402
-from bot.telegram_messages import QUESTION_ECHO, shorten  # noqa: E402
+from bot.telegram.messages import QUESTION_ECHO, shorten  # noqa: E402
+from bot.telegram.settings import BotOptions  # noqa: E402
 
 QUESTIONS_FILE = REPO / "corpus" / "eval" / "hengyang-dev.jsonl"
 CHAT_ID_BASE = 861_234_500  # distinctive digits: a leak into a log line is easy to find
@@ -281,7 +281,7 @@ _STUB_BOT = """
 import sys
 from retrieval.answer import Answer, Hit
 from retrieval.corpus import load_corpus
-import bot.telegram_app as app_module
+import bot.telegram.app as app_module
 
 
 class StubRetriever:
@@ -311,7 +311,7 @@ class StubRetriever:
 
 
 app_module.Retriever.open = classmethod(lambda cls, settings=None, **kw: StubRetriever(settings))
-sys.argv = ["reportqa", "telegram"]
+sys.argv = ["reportqa", "telegram", *sys.argv[1:]]
 from bot.cli import main
 main()
 """
@@ -347,18 +347,29 @@ class Rig:
     logs: Path
     stub_retriever: bool = False
     runs: list[BotRun] = field(default_factory=list)
+    ports: list[int] = field(default_factory=list)  # webhook mode: one per replica
+    replicas: dict[int, BotRun] = field(default_factory=dict)  # webhook mode: the live process per slot
 
-    def start_bot(self, wait: bool = True) -> BotRun:
+    def start_bot(self, wait: bool = True, slot: int = 0) -> BotRun:
         n = len(self.runs) + 1
         out, err = self.logs / f"bot{n}.stdout", self.logs / f"bot{n}.stderr"
         reportqa = Path(sys.executable).parent / "reportqa"
-        command = [str(reportqa), "telegram"] if reportqa.exists() else [sys.executable, "-m", "bot.cli", "telegram"]
+        args = ["telegram", "--webhook"] if self.ports else ["telegram"]
+        command = [str(reportqa), *args] if reportqa.exists() else [sys.executable, "-m", "bot.cli", *args]
         if self.stub_retriever:
-            command = [sys.executable, "-c", _STUB_BOT]
+            command = [sys.executable, "-c", _STUB_BOT, *args[1:]]
+        env = dict(self.env)
+        if self.ports:
+            env["TELEGRAM_WEBHOOK_LISTEN"] = f"127.0.0.1:{self.ports[slot]}"
         polls = self.tg.polls_started
-        proc = subprocess.Popen(command, cwd=REPO, env=self.env, stdout=out.open("wb"), stderr=err.open("wb"))
+        proc = subprocess.Popen(command, cwd=REPO, env=env, stdout=out.open("wb"), stderr=err.open("wb"))
         run = BotRun(proc, out, err)
         self.runs.append(run)
+        if self.ports:
+            self.replicas[slot] = run
+            if wait:
+                self._wait_ready(run, self.ports[slot])
+            return run
         if wait:
             deadline = time.monotonic() + STARTUP_TIMEOUT
             while self.tg.polls_started == polls:
@@ -369,9 +380,50 @@ class Rig:
                 time.sleep(0.1)
         return run
 
+    def _wait_ready(self, run: BotRun, port: int) -> None:
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        while _http_status(f"http://127.0.0.1:{port}/readyz") != 200:
+            if run.proc.poll() is not None:
+                raise RuntimeError(f"the bot exited with {run.proc.returncode}:\n"
+                                   f"{run.stderr.read_text(errors='replace')}")
+            if time.monotonic() > deadline:
+                raise RuntimeError("the webhook replica did not get ready in time")
+            time.sleep(0.1)
+
+    def urls(self) -> list[str]:
+        return [f"http://127.0.0.1:{port}/telegram" for port in self.ports]
+
     def produced_files(self) -> list[Path]:
         files = [p for r in self.runs for p in (r.stdout, r.stderr)]
         return files + [p for p in self.home.rglob("*") if p.is_file() and not p.is_symlink()]
+
+
+def _http_status(url: str) -> int | None:
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.build_opener(urllib.request.ProxyHandler({})).open(url, timeout=2) as response:
+            return response.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+    except OSError:
+        return None
+
+
+def _free_ports(n: int) -> list[int]:
+    import socket
+
+    socks = [socket.socket() for _ in range(n)]
+    for sock in socks:
+        sock.bind(("127.0.0.1", 0))
+    ports = [sock.getsockname()[1] for sock in socks]
+    for sock in socks:
+        sock.close()
+    return ports
+
+
+WEBHOOK_SECRET = "bench-webhook-secret"
 
 
 @contextmanager
@@ -381,8 +433,11 @@ def rig(
     work: Path | None = None,
     extra_env: dict[str, str] | None = None,
     stub_retriever: bool = False,
+    webhook_replicas: int = 0,
 ) -> Iterator[Rig]:
-    """A fake server and a fresh bot home (own index and log; the model linked from `model_home`)."""
+    """A fake server and a fresh bot home (own index and log; the model linked from `model_home`).
+    webhook_replicas: that many `reportqa telegram --webhook` processes sharing the home, the fake
+    server delivering to them round-robin as a reverse proxy would."""
     cleanup = work is None
     work = Path(tempfile.mkdtemp(prefix="reportqa-load-")) if work is None else work
     home, logs = work / "home", work / "logs"
@@ -407,7 +462,9 @@ def rig(
             "TRANSFORMERS_OFFLINE": "1",
             **(extra_env or {}),
         }
-        r = Rig(tg, home, tuple(corpus_dirs), env, logs, stub_retriever)
+        if webhook_replicas:
+            env.update({"TELEGRAM_WEBHOOK_SECRET": WEBHOOK_SECRET, "REPORTQA_REPLICAS": str(webhook_replicas)})
+        r = Rig(tg, home, tuple(corpus_dirs), env, logs, stub_retriever, ports=_free_ports(webhook_replicas))
         try:
             yield r
         finally:
@@ -458,6 +515,9 @@ FAULTS: dict[str, Callable[[FakeTelegram], None]] = {
     "drop-before": lambda tg: tg.inject("sendMessage", drop="before", times=10**9, when=every_nth(FAULT_SHARE)),
     "drop-after": lambda tg: tg.inject("sendMessage", drop="after", times=10**9, when=every_nth(FAULT_SHARE)),
 }
+WEBHOOK_FAULTS: dict[str, Callable[[FakeTelegram], None]] = {
+    "lost200": lambda tg: setattr(tg, "lose_ack", every_nth(FAULT_SHARE)),
+}
 FAULT_DESCRIPTIONS = {
     "clean": "no faults",
     "429": f"1 in {FAULT_SHARE} sendMessage: 429 retry_after=1",
@@ -467,17 +527,19 @@ FAULT_DESCRIPTIONS = {
     "parse400": f"1 in {FAULT_SHARE} HTML sendMessage: 400 can't parse entities",
     "drop-before": f"1 in {FAULT_SHARE} sendMessage: connection closed, request not processed",
     "drop-after": f"1 in {FAULT_SHARE} sendMessage: processed, connection closed before the response",
+    "lost200": f"1 in {FAULT_SHARE} updates: the replica's 200 never reaches Telegram, which delivers it again",
 }
 
 
 def run_load(r: Rig, workload: Sequence[SimChat], fault: str = "clean", rate: float = 0.0) -> Outcome:
     """One batch of load under one fault setting, against the running bot."""
     r.tg.clear_faults()
-    FAULTS[fault](r.tg)
+    {**FAULTS, **WEBHOOK_FAULTS}[fault](r.tg)
     mark = r.tg.mark()
     sent = send_load(r.tg, workload, rate)
     wait_answered(r.tg, sent, mark, stall=30.0 if fault == "clean" else 45.0)
     r.tg.clear_faults()
+    r.tg.lose_ack = None
     time.sleep(0.5)
     return measure(r.tg, sent, mark)
 
@@ -510,10 +572,14 @@ def run_interrupted(r: Rig, workload: Sequence[SimChat], sig: int, at_share: flo
     sent = send_load(r.tg, workload)
     _wait_answers(r, sent, mark, int(at_share * len(sent)))
     signalled = time.monotonic()
-    code = r.runs[-1].stop(sig, timeout=180)
+    victim = r.replicas[0] if r.ports else r.runs[-1]  # webhook: one replica of several; the others go on
+    code = victim.stop(sig, timeout=180)
     stopped = time.monotonic() - signalled
     found, _ = answers_by_question(r.tg, sent, mark)
-    confirmed = [n for n, s in enumerate(sent) if s.update["update_id"] < r.tg.confirmed_offset]
+    if r.ports:  # confirmed = acknowledged with a 2xx: Telegram will not deliver it again
+        confirmed = [n for n, s in enumerate(sent) if r.tg.acked(s.update)]
+    else:
+        confirmed = [n for n, s in enumerate(sent) if s.update["update_id"] < r.tg.confirmed_offset]
     what = Interruption(
         signal=signal.Signals(sig).name,
         exit_code=code,
@@ -524,7 +590,7 @@ def run_interrupted(r: Rig, workload: Sequence[SimChat], sig: int, at_share: flo
     )
     if sig == signal.SIGKILL:
         check_after_crash(r, what)
-    r.start_bot()
+    r.start_bot(slot=0)
     wait_answered(r.tg, sent, mark, stall=20.0, expect=len(sent) - what.confirmed_unanswered)
     time.sleep(1.0)  # a late duplicate of a redelivered update would show by now
     out = measure(r.tg, sent, mark)
@@ -598,7 +664,7 @@ def search_leaks(r: Rig, workload: Sequence[SimChat]) -> Leaks:
 # ------------------------------------------------------------------------------------ report
 
 
-SCENARIOS = [*FAULTS, "sigterm", "kill9"]
+SCENARIOS = [*FAULTS, *WEBHOOK_FAULTS, "sigterm", "kill9"]
 
 
 def table(results: dict[str, Outcome]) -> str:
@@ -649,8 +715,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--keep", type=Path, default=None, help="keep the bot's home and logs in this directory")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    parser.add_argument(
+        "--webhook", type=int, default=0, metavar="N",
+        help="N `reportqa telegram --webhook` replicas over one store instead of one polling process",
+    )
     args = parser.parse_args(argv)
-    scenarios = args.scenario or SCENARIOS
+    scenarios = args.scenario or [s for s in SCENARIOS if args.webhook or s not in WEBHOOK_FAULTS]
+    if not args.webhook and any(s in WEBHOOK_FAULTS for s in scenarios):
+        parser.error("the lost200 scenario needs --webhook N")
     extra = {"TELEGRAM_MAX_MESSAGES_PER_SECOND": f"{args.max_messages_per_second:g}"}
     if args.concurrency:
         extra["REPORTQA_BOT_CONCURRENCY"] = str(args.concurrency)
@@ -659,9 +731,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     notes: list[str] = []
     if args.keep:
         args.keep.mkdir(parents=True, exist_ok=True)
-    with rig(args.model_home, work=args.keep, extra_env=extra, stub_retriever=args.stub_retriever) as r:
+    with rig(args.model_home, work=args.keep, extra_env=extra, stub_retriever=args.stub_retriever,
+             webhook_replicas=args.webhook) as r:
         started = time.monotonic()
-        r.start_bot()
+        if args.webhook:
+            r.start_bot(slot=0)  # the first builds the index; the others open it
+            for slot in range(1, args.webhook):
+                r.start_bot(slot=slot)
+            from bot.telegram.app import set_webhook
+
+            if set_webhook(r.urls()[0], r.env) != 0:
+                raise RuntimeError("setWebhook failed")
+            r.tg.upstreams = r.urls()
+        else:
+            r.start_bot()
         notes.append(f"bot started (model, index, first question) in {time.monotonic() - started:.1f}s")
         batch = 0
         for name in scenarios:
@@ -673,8 +756,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 sig = signal.SIGTERM if name == "sigterm" else signal.SIGKILL
                 results[name] = run_interrupted(r, load, sig)
             print(f"… {name}: {results[name].answered}/{results[name].sent} answered", file=sys.stderr)
-        code = r.runs[-1].stop(signal.SIGTERM)
-        notes.append(f"final SIGTERM: exit code {code}")
+        codes = [run.stop(signal.SIGTERM) for run in (r.replicas.values() if r.ports else [r.runs[-1]])]
+        notes.append(f"final SIGTERM: exit code {', '.join(map(str, codes))}")
         notes.extend(search_leaks(r, [c for b in range(1, batch + 1) for c in fresh_workload(workload, b)]).describe())
     if args.json:
         payload = {
@@ -687,7 +770,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(json.dumps(payload, ensure_ascii=False, indent=1))
         return 0
     what = "stub retriever (bot layer only)" if args.stub_retriever else "real retriever"
-    print(f"{args.chats} chats × {args.questions} questions per scenario, {what}; cpus: {os.cpu_count()}")
+    how = f"{args.webhook} webhook replicas over one SQLite store" if args.webhook else "long polling, one process"
+    print(f"{args.chats} chats × {args.questions} questions per scenario, {what}, {how}; cpus: {os.cpu_count()}")
     print(table(results))
     for name, o in results.items():
         for note in o.interruption.describe() if o.interruption else []:

@@ -18,7 +18,12 @@ What it does:
   connection dropped without a response, before or after the call took effect (`drop=`);
 - remembers when each update was first delivered (`delivered_at`), so a load test can measure
   answer latency from the moment the bot had the question;
-- renders a transcript of the conversation as recorded.
+- renders a transcript of the conversation as recorded;
+- delivers updates to a webhook once `setWebhook` was called, the way Telegram does: one chat's
+  updates one at a time (the next only after a 2xx for the previous), different chats in parallel
+  over up to max_connections, the secret in X-Telegram-Bot-Api-Secret-Token, any non-2xx or timeout
+  retried with backoff; getUpdates then fails with 409. `redeliver` sends an acknowledged update
+  again (a 200 that got lost on the way back).
 """
 
 from __future__ import annotations
@@ -247,6 +252,11 @@ class _State:
     open_inline: set[str] = field(default_factory=set)
     commands: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     polls_started: int = 0
+    webhook: dict[str, Any] | None = None  # setWebhook's parameters while a webhook is set
+    acked: Counter = field(default_factory=Counter)  # update_id -> webhook deliveries answered 2xx
+    in_flight: set = field(default_factory=set)  # chat keys with a webhook delivery under way
+    retry_at: dict[int, float] = field(default_factory=dict)  # update_id -> monotonic time of next try
+    webhook_statuses: list = field(default_factory=list)  # (update_id, HTTP status or "timeout"/"refused", when)
 
 
 class FakeTelegram:
@@ -265,6 +275,16 @@ class FakeTelegram:
         self.proxied_requests = 0  # requests that came through us as an HTTP proxy
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self._deliverer: threading.Thread | None = None
+        self.webhook_timeout = 10.0  # seconds Telegram waits for a webhook's response
+        self.webhook_backoff = (0.2, 2.0)  # first retry delay, doubling up to this
+        # A reverse proxy in front of replicas: deliveries go round-robin to these instead of the
+        # registered URL, and on a refused connection or a 503 to the next one (nginx's next_upstream).
+        self.upstreams: list[str] = []
+        self._next_upstream = itertools.count()
+        # A lost 200: for updates this returns True for, the first 2xx is treated as never received
+        # (the update is delivered again), as when Telegram's side of the connection drops.
+        self.lose_ack: Callable[[dict[str, Any]], bool] | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -613,9 +633,164 @@ class FakeTelegram:
         return BOT_USER
 
     def _api_deleteWebhook(self, p: dict[str, Any]) -> Any:
+        with self._cond:
+            self._state.webhook = None
+            if p.get("drop_pending_updates") in (True, "true", "True"):
+                self._state.updates.clear()
         return True
 
+    def _api_setWebhook(self, p: dict[str, Any]) -> Any:
+        url = str(p.get("url") or "")
+        if not url:
+            return self._api_deleteWebhook(p)
+        with self._cond:
+            self._state.webhook = dict(p)
+            if p.get("drop_pending_updates") in (True, "true", "True"):
+                self._state.updates.clear()
+            if self._deliverer is None:
+                self._deliverer = threading.Thread(target=self._deliver_loop, name="fake-webhook", daemon=True)
+                self._deliverer.start()
+            self._cond.notify_all()
+        return True
+
+    def _api_getWebhookInfo(self, p: dict[str, Any]) -> Any:
+        with self._cond:
+            hook = self._state.webhook or {}
+            return {"url": hook.get("url", ""), "has_custom_certificate": False,
+                    "pending_update_count": len(self._state.updates),
+                    "max_connections": int(hook.get("max_connections") or 40)}
+
+    # ------------------------------------------------------------------ webhook delivery
+
+    @property
+    def webhook(self) -> dict[str, Any] | None:
+        with self._cond:
+            return None if self._state.webhook is None else dict(self._state.webhook)
+
+    def acked(self, update: dict[str, Any]) -> int:
+        """How many webhook deliveries of this update got a 2xx."""
+        with self._cond:
+            return self._state.acked[update["update_id"]]
+
+    def webhook_statuses(self) -> list:
+        with self._cond:
+            return list(self._state.webhook_statuses)
+
+    def redeliver(self, update: dict[str, Any]) -> None:
+        """Deliver an acknowledged update again (its 200 never reached Telegram)."""
+        with self._cond:
+            if all(u["update_id"] != update["update_id"] for u in self._state.updates):
+                self._state.updates.insert(0, update)
+            self._cond.notify_all()
+
+    def wait_acked(self, update: dict[str, Any], timeout: float = 30.0, times: int = 1) -> None:
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while self._state.acked[update["update_id"]] < times:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise AssertionError(f"update {update['update_id']} never acknowledged; statuses "
+                                         f"{self._state.webhook_statuses[-10:]}")
+                self._cond.wait(remaining)
+
+    @staticmethod
+    def _chat_key(update: dict[str, Any]) -> Any:
+        for kind in ("message", "edited_message"):
+            if kind in update:
+                return ("chat", update[kind]["chat"]["id"])
+        if "callback_query" in update:
+            message = update["callback_query"].get("message") or {}
+            return ("chat", message.get("chat", {}).get("id"))
+        if "inline_query" in update:
+            return ("user", update["inline_query"]["from"]["id"])
+        return ("update", update["update_id"])
+
+    def _deliver_loop(self) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=100, thread_name_prefix="fake-webhook-post") as pool:
+            while True:
+                with self._cond:
+                    if self._closing:
+                        return
+                    hook = self._state.webhook
+                    due: list[dict[str, Any]] = []
+                    if hook is not None:
+                        now = time.monotonic()
+                        room = int(hook.get("max_connections") or 40) - len(self._state.in_flight)
+                        heads: dict[Any, dict[str, Any]] = {}
+                        for u in self._state.updates:
+                            heads.setdefault(self._chat_key(u), u)  # only the head of each chat's queue
+                        for key, u in heads.items():
+                            if room <= 0:
+                                break
+                            if key in self._state.in_flight or self._state.retry_at.get(u["update_id"], 0) > now:
+                                continue
+                            self._state.in_flight.add(key)
+                            due.append(u)
+                            room -= 1
+                    if not due:
+                        self._cond.wait(0.05)
+                        continue
+                for u in due:
+                    pool.submit(self._post_update, dict(hook), u)
+
+    def _post_update(self, hook: dict[str, Any], update: dict[str, Any]) -> None:
+        import urllib.error
+        import urllib.request
+
+        uid, key = update["update_id"], self._chat_key(update)
+        headers = {"Content-Type": "application/json"}
+        if hook.get("secret_token"):
+            headers["X-Telegram-Bot-Api-Secret-Token"] = str(hook["secret_token"])
+        with self._cond:
+            self._state.delivered[uid] += 1
+            self._state.first_delivered.setdefault(uid, time.monotonic())
+            targets = list(self.upstreams) or [str(hook["url"])]
+            start = next(self._next_upstream)
+        status: Any = "refused"
+        retry_after = None
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        for k in range(len(targets)):
+            url = targets[(start + k) % len(targets)]
+            request = urllib.request.Request(url, data=json.dumps(update).encode(), headers=headers)
+            try:
+                with opener.open(request, timeout=self.webhook_timeout) as response:
+                    status = response.status
+            except urllib.error.HTTPError as exc:
+                status = exc.code
+                retry_after = exc.headers.get("Retry-After")
+            except TimeoutError:
+                status = "timeout"
+            except (urllib.error.URLError, OSError):
+                status = "refused"
+            if status not in ("refused", 503):
+                break
+        with self._cond:
+            self._state.webhook_statuses.append((uid, status, time.monotonic()))
+            self._state.in_flight.discard(key)
+            if isinstance(status, int) and 200 <= status < 300:
+                self._state.acked[uid] += 1
+                lost = self._state.acked[uid] == 1 and self.lose_ack is not None and self.lose_ack(update)
+                if lost:
+                    self._state.webhook_statuses[-1] = (uid, f"{status} lost", time.monotonic())
+                else:
+                    self._state.updates = [u for u in self._state.updates if u["update_id"] != uid]
+                self._state.retry_at.pop(uid, None)
+            else:
+                first, cap = self.webhook_backoff
+                tries = sum(1 for i, *_ in self._state.webhook_statuses if i == uid)
+                wait = min(cap, first * 2 ** (tries - 1))
+                if retry_after and str(retry_after).isdigit():
+                    wait = max(wait, min(cap, float(retry_after)))  # honoured, capped to keep tests fast
+                self._state.retry_at[uid] = time.monotonic() + wait
+            self._cond.notify_all()
+
     def _api_getUpdates(self, p: dict[str, Any]) -> Any:
+        with self._cond:
+            if self._state.webhook is not None:
+                raise ApiError(409, "Conflict: can't use getUpdates method while webhook is active; "
+                                    "use deleteWebhook to delete the webhook first")
         offset = int(p.get("offset") or 0)
         limit = int(p.get("limit") or 100)
         timeout = float(p.get("timeout") or 0)

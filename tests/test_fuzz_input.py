@@ -23,8 +23,9 @@ from fake_telegram import ApiError, check_markup, visible_text
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot import telegram_messages as tm
-from bot.telegram_app import BotOptions, ReportBot, clean_question
+from bot.telegram import messages as tm
+from bot.telegram.handlers import ReportBot, clean_question
+from bot.telegram.settings import BotOptions
 from retrieval.answer import Answer, Hit, citation
 from retrieval.config import Settings
 from retrieval.document import ReportMeta, Section

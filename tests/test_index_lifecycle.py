@@ -321,3 +321,58 @@ def test_opening_an_unchanged_index_reads_only_what_serves_and_imports_no_bm25s(
         out = subprocess.run([sys.executable, "-c", code.replace("{verify}", str(verify))], capture_output=True,
                              text=True, timeout=120, check=True)
         assert out.stdout.split("\n")[-2] == expected, out.stdout + out.stderr
+
+
+# --- the index as a read-only artifact (replicas) ------------------------------------------
+
+
+def _snapshot(root: Path) -> dict[str, tuple[int, int]]:
+    return {str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns) for p in sorted(root.rglob("*"))}
+
+
+def _open_readonly(corpus_dir: Path, home: Path, embedder) -> Retriever:
+    from dataclasses import replace
+
+    from retrieval.corpus import load_corpus
+
+    settings = replace(Settings(corpus_dirs=(corpus_dir,), home=home), index_readonly=True)
+    return Retriever.from_reports(load_corpus(settings.corpus_dirs), settings, embedder=embedder)
+
+
+def test_a_read_only_index_serves_without_writing_locking_or_embedding(corpus_dir, tmp_path):
+    home = tmp_path / "home"
+    built = open_retriever(corpus_dir, home, CountingHashEmbedder())
+    root = home / "index" / "corpus"
+    before = _snapshot(root)
+    reader = CountingHashEmbedder()
+    r = _open_readonly(corpus_dir, home, reader)
+    q = "全市共调解矛盾纠纷多少件"
+    assert reader.encoded == [] and [h.citation for h in r.ask(q).hits] == [h.citation for h in built.ask(q).hits]
+    assert _snapshot(root) == before  # not a byte written, no lock file made
+
+
+def test_a_read_only_index_refuses_a_changed_corpus_a_missing_index_and_damage(corpus_dir, tmp_path):
+    from retrieval.errors import IndexStoreError
+
+    home = tmp_path / "home"
+    with pytest.raises(IndexStoreError, match=r"none built .*run `reportqa index build`"):
+        _open_readonly(corpus_dir, home, CountingHashEmbedder())
+    assert not (home / "index" / "corpus" / MANIFEST).exists()
+    open_retriever(corpus_dir, home, CountingHashEmbedder())
+    root = home / "index" / "corpus"
+    seed = corpus_dir / "hengyang.txt"
+    original = seed.read_text(encoding="utf-8")
+    seed.write_text(original.replace("17076", "17077"), encoding="utf-8")
+    before = _snapshot(root)
+    stale = r"stale for this corpus \(1 report\(s\) new or changed, e\.g\. hengyang\)"
+    with pytest.raises(IndexStoreError, match=stale):
+        _open_readonly(corpus_dir, home, CountingHashEmbedder())
+    assert _snapshot(root) == before
+    seed.write_text(original, encoding="utf-8")
+    served = root / "dense" / "sentences.faiss"
+    data = bytearray(served.read_bytes())
+    data[-5] ^= 0xFF
+    served.write_bytes(bytes(data))
+    with pytest.raises(IndexStoreError, match=r"damaged .*run `reportqa index build`"):
+        _open_readonly(corpus_dir, home, CountingHashEmbedder())
+    assert served.read_bytes() == bytes(data)  # left as found: repairing is `index build`'s job

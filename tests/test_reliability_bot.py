@@ -23,8 +23,8 @@ from bot_harness import ask, running_bot
 from conftest import REPO
 from test_fuzz_input import HOSTILE
 
-from bot import telegram_messages as tm
-from bot.telegram_app import BotOptions
+from bot.telegram import messages as tm
+from bot.telegram.settings import BotOptions
 from retrieval.config import Settings
 from retrieval.corpus import add_report
 from retrieval.retriever import Retriever

@@ -23,16 +23,11 @@ from bot_harness import running_bot
 from telegram.error import BadRequest, NetworkError, TimedOut
 
 from bot.question_log import LOG_DIR, QuestionLog, QuestionLogError
-from bot.telegram_app import (
-    BotConfigError,
-    BotOptions,
-    RedactingFilter,
-    ReportBot,
-    UpdateBacklog,
-    _surely_not_delivered,
-    options_from_env,
-    run_bot,
-)
+from bot.telegram.app import run_bot
+from bot.telegram.flow import UpdateBacklog
+from bot.telegram.handlers import ReportBot, _surely_not_delivered
+from bot.telegram.redaction import RedactingFilter
+from bot.telegram.settings import BotConfigError, BotOptions, options_from_env
 from retrieval.answer import Answer
 from retrieval.config import Settings
 

@@ -25,17 +25,12 @@ from bot_harness import FAST, ask, replies, running_bot
 from fake_telegram import TEST_TOKEN, FakeUser, RunningApp, parse_html
 from telegram.error import BadRequest, NetworkError
 
-from bot import telegram_messages as tm
 from bot.question_log import QuestionLog
-from bot.telegram_app import (
-    BotConfigError,
-    BotOptions,
-    ChatRateLimiter,
-    RedactingFilter,
-    build_application,
-    config_from_env,
-    redact,
-)
+from bot.telegram import messages as tm
+from bot.telegram.app import build_application
+from bot.telegram.flow import ChatRateLimiter
+from bot.telegram.redaction import RedactingFilter, redact
+from bot.telegram.settings import BotConfigError, BotOptions, config_from_env
 from retrieval.answer import Answer, Hit, citation
 from retrieval.corpus import load_corpus
 from retrieval.document import Report, ReportMeta, Section
@@ -518,7 +513,7 @@ _PROCESS_SCRIPT = """
 import sys
 from pathlib import Path
 sys.path.insert(0, {tests!r})
-import bot.telegram_app as app_module
+import bot.telegram.app as app_module
 from retrieval.config import Settings
 from test_telegram_bot import KeywordRetriever
 import os, time
@@ -526,13 +521,13 @@ def fake_open(cls, settings=None, **kw):
     time.sleep(float(os.environ.get("FAKE_LOAD_SECONDS", "0")))  # a slow model load
     return KeywordRetriever()
 app_module.Retriever.open = classmethod(fake_open)
-sys.exit(app_module.run_bot(Settings(home=Path({home!r}))))
+sys.exit(getattr(app_module, {entry!r})(Settings(home=Path({home!r}))))
 """
 
 
-def start_bot_process(home: Path, env: dict[str, str], stderr: Path) -> subprocess.Popen:
-    """run_bot in a child process, with KeywordRetriever in place of the model (fast start)."""
-    script = _PROCESS_SCRIPT.format(tests=str(Path(__file__).parent), home=str(home))
+def start_bot_process(home: Path, env: dict[str, str], stderr: Path, entry: str = "run_bot") -> subprocess.Popen:
+    """run_bot (or run_webhook) in a child process, with KeywordRetriever in place of the model (fast start)."""
+    script = _PROCESS_SCRIPT.format(tests=str(Path(__file__).parent), home=str(home), entry=entry)
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("TELEGRAM_")}
     full_env.update({"NO_PROXY": "127.0.0.1,localhost", "PYTHONPATH": str(REPO), **env})
     return subprocess.Popen(

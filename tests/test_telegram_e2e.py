@@ -20,8 +20,8 @@ import pytest
 from bot_harness import ask, running_bot
 from fake_telegram import TEST_TOKEN, FakeTelegram, parse_html, utf16_len
 
-from bot import telegram_messages as tm
-from bot.telegram_app import BotOptions
+from bot.telegram import messages as tm
+from bot.telegram.settings import BotOptions
 from retrieval.config import Settings
 
 pytestmark = pytest.mark.slow

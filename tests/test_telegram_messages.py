@@ -10,7 +10,7 @@ from fake_telegram import ApiError, parse_html, utf16_len, visible_text
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot import telegram_messages as tm
+from bot.telegram import messages as tm
 from retrieval.answer import Answer, Hit, citation
 from retrieval.corpus import load_corpus
 from retrieval.document import ReportMeta

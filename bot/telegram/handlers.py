@@ -1,33 +1,5 @@
-"""The Telegram bot for citizens: python-telegram-bot (v22) wiring over the retrieval API.
-
-    TELEGRAM_BOT_TOKEN=… reportqa telegram        # or: run_bot(Settings())
-
-A thin shell: every answer comes from `Retriever.ask`, every text from `bot.telegram_messages`,
-every record from `bot.question_log`. What this module adds is the Telegram behaviour:
-- the model and index load once (`Retriever.open`), retrieval runs in a worker thread, and
-  updates are processed concurrently, with a per-chat lock so one chat's answers stay in order;
-- one reply per question, HTML with a plain-text resend if Telegram rejects the markup; a few
-  retries with back-off when the request surely did not take effect (a 5xx, a refused or dropped
-  connection, no free connection) — never after a read/write timeout: the message may already be
-  delivered, and a duplicate answer is worse than a late one;
-- 429s are retried by `AIORateLimiter`, which also keeps messages under Telegram's ~30/s
-  (configurable); the "typing…" indicator bypasses it: it is cosmetic and must not halve the
-  message budget;
-- no API error ends the bot (the error handler logs one redacted line); SIGTERM/SIGINT stop
-  polling, finish the updates already fetched, confirm them to Telegram and exit 0;
-- the bot fetches no more updates than it has room for (`BackpressureBot`): Telegram forgets an
-  update once the next getUpdates confirms it, so a burst fetched all at once would be confirmed
-  long before it is answered, and a crash (kill -9, OOM) would lose all of it;
-- background jobs: every few seconds the corpus is checked; if it changed, a new retriever is
-  built off the event loop while the old one keeps answering, then swapped in (a failed rebuild
-  is logged and the old one kept); at start and daily, questions older than the retention period
-  are deleted from the log;
-- the token never reaches logs or messages: httpx's request log (whose URL holds the token) is
-  silenced and every log record passes through `RedactingFilter`.
-
-Environment (all optional; see docs/SECURITY.md for the privacy ones): TELEGRAM_MAX_MESSAGES_PER_SECOND,
-TELEGRAM_REQUEST_TIMEOUT, REPORTQA_CHAT_QUESTIONS_PER_MINUTE, REPORTQA_BOT_CONCURRENCY,
-REPORTQA_CORPUS_CHECK_SECONDS, REPORTQA_LOG_RETENTION_DAYS.
+"""The bot's behaviour, whatever delivers the updates (long polling or a webhook): commands, questions,
+buttons, inline queries, replies with retries, background jobs (corpus reload, log retention).
 """
 
 from __future__ import annotations
@@ -35,19 +7,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import importlib.util
 import logging
-import os
 import re
-import signal
-import sys
 import time
 import weakref
-from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from datetime import timedelta
-from typing import Any, Protocol
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
 
 from telegram import (
     BotCommand,
@@ -61,38 +27,29 @@ from telegram import (
     Update,
 )
 from telegram.constants import ChatAction, ChatType, ParseMode
-from telegram.error import BadRequest, InvalidToken, NetworkError, TelegramError, TimedOut
+from telegram.error import BadRequest, NetworkError, TelegramError, TimedOut
 from telegram.ext import (
-    AIORateLimiter,
     Application,
-    ApplicationBuilder,
     CallbackQueryHandler,
     CommandHandler,
     ContextTypes,
-    ExtBot,
     InlineQueryHandler,
     MessageHandler,
-    SimpleUpdateProcessor,
     filters,
 )
-from telegram.request import HTTPXRequest
 
-from bot import telegram_messages as tm
-from bot.question_log import DEFAULT_CONVERSATION_MINUTES, DEFAULT_RETENTION_DAYS, QuestionLog
+from bot.question_log import QuestionLog
+from bot.telegram import messages as tm
+from bot.telegram.flow import ChatRateLimiter
+from bot.telegram.metrics import BotMetrics
+from bot.telegram.redaction import redact
+from bot.telegram.settings import BotOptions, RetrieverAPI
 from retrieval.answer import Answer
-from retrieval.config import Settings
-from retrieval.document import Report, ReportMeta, Section
+from retrieval.document import ReportMeta, Section
 from retrieval.errors import InputError, ReportQAError
 from retrieval.followup import Turn, remember, with_place
-from retrieval.retriever import MAX_QUESTION_CHARS, Retriever
 
 _LOG = logging.getLogger("reportqa.telegram")
-
-DEFAULT_BASE_URL = "https://api.telegram.org/bot"
-ALLOWED_UPDATES = ["message", "callback_query", "inline_query"]
-# BotFather tokens: the bot's numeric id, a colon, a 35-character secret
-_TOKEN_RE = re.compile(r"[0-9]{3,20}:[A-Za-z0-9_-]{30,80}")
-_TOKEN_ANYWHERE = re.compile(r"[0-9]{3,20}:[A-Za-z0-9_-]{30,80}")
 _DEEP_LINK_SECTION = re.compile(r"sec_([0-9]{1,4}(?:_[0-9]{1,4}){0,8})")
 
 COMMANDS = {
@@ -118,308 +75,6 @@ COMMANDS = {
     ],
 }
 
-
-class BotConfigError(ReportQAError):
-    """The bot's environment settings are missing or malformed."""
-
-
-class RetrieverAPI(Protocol):
-    """What the bot needs from `retrieval.retriever.Retriever`."""
-
-    @property
-    def reports(self) -> list[ReportMeta]: ...
-
-    def report(self, report_id: str) -> Report: ...
-
-    def section(self, report_id: str, section_id: str) -> Section: ...
-
-    def ask(
-        self,
-        question: str,
-        top_k: int = 3,
-        reports: Sequence[str] | None = None,
-        mode: str = "hybrid",
-        offset: int = 0,
-        *,
-        year: int | None = None,
-    ) -> Answer: ...
-
-
-@dataclass(frozen=True)
-class BotConfig:
-    token: str = field(repr=False)
-    base_url: str = DEFAULT_BASE_URL
-    proxy: str | None = None
-
-
-@dataclass(frozen=True)
-class BotOptions:
-    """Behaviour knobs; the defaults are for production, tests shorten the timeouts."""
-
-    page_size: int = 3
-    questions_per_window: int = 10  # per chat; 0: no per-chat limit
-    rate_window_seconds: float = 60.0
-    max_question_chars: int = MAX_QUESTION_CHARS
-    concurrent_updates: int = 16
-    max_backlog: int = 32  # updates fetched but not yet answered; bounds what a crash can lose
-    rate_limiter_retries: int = 2  # AIORateLimiter: 429s retried after retry_after
-    max_messages_per_second: float = 30.0  # Telegram's free broadcast limit; 0: no bot-side limit
-    request_timeout: float = 15.0  # connect/read/write for one API call
-    poll_timeout: int = 30  # getUpdates long-polling seconds
-    typing_interval: float = 4.5  # Telegram shows "typing…" for about 5 s
-    send_retry_delay: float = 1.0  # first back-off; doubles on each further retry
-    send_retries: int = 3  # for failures where the request surely did not take effect
-    corpus_check_seconds: float = 10.0  # 0: do not watch the corpus
-    log_retention_days: int = DEFAULT_RETENTION_DAYS  # 0: keep questions forever
-    conversation_minutes: float = DEFAULT_CONVERSATION_MINUTES  # follow-ups understood within this time
-    examples: tuple[str, ...] = tm.EXAMPLE_QUESTIONS
-
-
-_ENV_OPTIONS: dict[str, tuple[str, type, float]] = {
-    # variable: (BotOptions field, type, smallest allowed value)
-    "REPORTQA_CHAT_QUESTIONS_PER_MINUTE": ("questions_per_window", int, 0),
-    "REPORTQA_BOT_CONCURRENCY": ("concurrent_updates", int, 1),
-    "REPORTQA_CORPUS_CHECK_SECONDS": ("corpus_check_seconds", float, 0),
-    "REPORTQA_LOG_RETENTION_DAYS": ("log_retention_days", int, 0),
-    "REPORTQA_CONVERSATION_MINUTES": ("conversation_minutes", float, 0),
-    "TELEGRAM_MAX_MESSAGES_PER_SECOND": ("max_messages_per_second", float, 0),
-    "TELEGRAM_REQUEST_TIMEOUT": ("request_timeout", float, 1),
-}
-
-
-def options_from_env(env: Mapping[str, str] | None = None, base: BotOptions | None = None) -> BotOptions:
-    """BotOptions with the knobs set in the environment (see `_ENV_OPTIONS`); BotConfigError names a bad one."""
-    env = os.environ if env is None else env
-    options = base or BotOptions()
-    changes: dict[str, Any] = {}
-    for name, (attr, kind, lowest) in _ENV_OPTIONS.items():
-        raw = env.get(name, "").strip()
-        if not raw:
-            continue
-        try:
-            value = kind(raw)
-        except ValueError:
-            value = None
-        if value is None or value < lowest or value != value:  # value != value: NaN
-            what = "a whole number" if kind is int else "a number"
-            raise BotConfigError(f"{name} must be {what} ≥ {lowest:g}, not {raw[:20]!r}")
-        changes[attr] = value
-    if "questions_per_window" in changes:
-        changes["rate_window_seconds"] = 60.0
-    return replace(options, **changes)
-
-
-def config_from_env(env: Mapping[str, str] | None = None) -> BotConfig:
-    """Read TELEGRAM_BOT_TOKEN (required), TELEGRAM_API_BASE_URL, TELEGRAM_PROXY.
-
-    Error messages describe the token's shape, never its value.
-    """
-    env = os.environ if env is None else env
-    token = env.get("TELEGRAM_BOT_TOKEN", "").strip()
-    if not token:
-        raise BotConfigError("TELEGRAM_BOT_TOKEN is not set: put the token from @BotFather in the environment")
-    if not _TOKEN_RE.fullmatch(token):
-        raise BotConfigError(
-            f"TELEGRAM_BOT_TOKEN is malformed ({len(token)} characters): expected '<bot id>:<secret>' "
-            "as issued by @BotFather"
-        )
-    base_url = env.get("TELEGRAM_API_BASE_URL", "").strip() or DEFAULT_BASE_URL
-    if not re.match(r"https?://[^/\s]+", base_url):
-        raise BotConfigError(f"TELEGRAM_API_BASE_URL must be an http(s) URL such as {DEFAULT_BASE_URL}")
-    if token in base_url:
-        raise BotConfigError("TELEGRAM_API_BASE_URL must not contain the token (it is appended automatically)")
-    proxy = env.get("TELEGRAM_PROXY", "").strip() or None
-    if proxy and not re.match(r"(https?|socks5h?)://", proxy):
-        raise BotConfigError("TELEGRAM_PROXY must be a URL such as http://host:port or socks5://host:port")
-    if proxy and proxy.startswith("socks") and importlib.util.find_spec("socksio") is None:
-        raise BotConfigError(
-            'TELEGRAM_PROXY is a SOCKS proxy, which needs `pip install "python-telegram-bot[socks]"`; '
-            "or use an http:// proxy"
-        )
-    return BotConfig(token=token, base_url=base_url, proxy=proxy)
-
-
-# --------------------------------------------------------------------------- logging
-
-
-def redact(text: str, token: str | None = None) -> str:
-    """Remove a bot token (given, or anything shaped like one) from a log line."""
-    if token:
-        text = text.replace(token, "<token>")
-        secret = token.partition(":")[2]
-        if secret:
-            text = text.replace(secret, "<token>")
-    return _TOKEN_ANYWHERE.sub("<token>", text)
-
-
-class RedactingFilter(logging.Filter):
-    """Redact tokens from every record; turn Telegram API exceptions (and PTB's own) into one line.
-
-    Attached to handlers, so it also covers PTB's and httpx's own log records.
-    """
-
-    def __init__(self, token: str | None = None):
-        super().__init__()
-        self._token = token
-        self._formatter = logging.Formatter()
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            message = redact(record.getMessage(), self._token)
-        except (TypeError, ValueError):  # a record whose args do not fit its format
-            message = redact(f"{record.msg} {record.args!r}", self._token)
-        if record.exc_info and record.exc_info[1] is not None:
-            exc = record.exc_info[1]
-            # PTB logs e.g. Telegram's HTML 502 page (JSONDecodeError) with a traceback of its own
-            # internals; the error reaches our handlers as a NetworkError anyway: one line is enough
-            if isinstance(exc, TelegramError) or record.name.startswith("telegram"):
-                message = f"{message} [{type(exc).__name__}: {redact(str(exc), self._token)}]"
-                record.exc_info = None
-                record.exc_text = None
-            else:
-                record.exc_text = redact(self._formatter.formatException(record.exc_info), self._token)
-        record.msg = message
-        record.args = None
-        return True
-
-
-def configure_logging(token: str | None, level: int = logging.INFO) -> None:
-    """Log to stderr (if nothing else is set up) with every handler redacting the token."""
-    root = logging.getLogger()
-    if not root.handlers:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-        root.addHandler(handler)
-    root.setLevel(level)
-    for handler in root.handlers:
-        if not any(isinstance(f, RedactingFilter) for f in handler.filters):
-            handler.addFilter(RedactingFilter(token))
-    # httpx logs every request URL at INFO, and the URL contains the token
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    logging.getLogger("httpcore").setLevel(logging.WARNING)
-
-
-# --------------------------------------------------------------------------- helpers
-
-
-class MessageRateLimiter(AIORateLimiter):
-    """AIORateLimiter for messages only: the typing indicator goes straight out, never queued or retried.
-
-    Why: the overall limit (Telegram's ~30 messages/s) would otherwise count one chat action per
-    answer, halving the answers per second, and a 429 on a cosmetic call would halt every request.
-    """
-
-    UNLIMITED = frozenset({"sendChatAction"})
-
-    async def process_request(
-        self,
-        callback: Callable[..., Coroutine[Any, Any, Any]],
-        args: Any,
-        kwargs: dict[str, Any],
-        endpoint: str,
-        data: dict[str, Any],
-        rate_limit_args: int | None,
-    ) -> Any:
-        if endpoint in self.UNLIMITED:
-            return await callback(*args, **kwargs)
-        return await super().process_request(callback, args, kwargs, endpoint, data, rate_limit_args)
-
-
-class UpdateBacklog:
-    """How many fetched updates are not handled yet; polling waits while that reaches `limit`."""
-
-    def __init__(self, limit: int):
-        self.limit = max(1, limit)
-        self.pending = 0
-        self._room = asyncio.Event()
-        self._room.set()
-
-    async def room(self) -> int:
-        """Wait until fewer than `limit` updates are pending; how many more may be fetched."""
-        await self._room.wait()
-        return self.limit - self.pending
-
-    def fetched(self, count: int) -> None:
-        self.pending += count
-        if self.pending >= self.limit:
-            self._room.clear()
-
-    def done(self) -> None:
-        self.pending = max(0, self.pending - 1)
-        if self.pending < self.limit:
-            self._room.set()
-
-
-class BackpressureBot(ExtBot):
-    """ExtBot whose getUpdates waits for room in the backlog and asks for at most that many updates.
-
-    Why: PTB's poller queues a batch and immediately polls again, which confirms the batch to
-    Telegram; under a burst, hundreds of questions would be confirmed (gone from Telegram) while
-    still waiting for an answer. With this, at most `UpdateBacklog.limit` are; the rest stay
-    unconfirmed on Telegram's side and a restarted bot gets them again.
-    """
-
-    __slots__ = ("_backlog",)
-
-    def __init__(self, *args: Any, backlog: UpdateBacklog, **kwargs: Any):
-        super().__init__(*args, **kwargs)
-        object.__setattr__(self, "_backlog", backlog)  # PTB freezes its objects at the end of __init__
-
-    async def get_updates(  # type: ignore[override]
-        self,
-        offset: int | None = None,
-        limit: int | None = None,
-        timeout: float | timedelta | None = None,
-        allowed_updates: Sequence[str] | None = None,
-        **kwargs: Any,
-    ) -> tuple[Update, ...]:
-        seconds = timeout.total_seconds() if isinstance(timeout, timedelta) else float(timeout or 0)
-        if seconds <= 0:  # the confirming call at shutdown (its updates are not handled): never wait
-            return await super().get_updates(offset, limit, timeout, allowed_updates, **kwargs)
-        room = await self._backlog.room()
-        updates = await super().get_updates(offset, min(limit or 100, room), timeout, allowed_updates, **kwargs)
-        self._backlog.fetched(len(updates))
-        return updates
-
-
-class BacklogUpdateProcessor(SimpleUpdateProcessor):
-    """PTB's concurrent update processing, telling the backlog when each update is handled."""
-
-    def __init__(self, max_concurrent_updates: int, backlog: UpdateBacklog):
-        super().__init__(max_concurrent_updates)
-        self.backlog = backlog
-
-    async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
-        try:
-            await coroutine
-        finally:
-            if isinstance(update, Update):
-                self.backlog.done()
-
-
-class ChatRateLimiter:
-    """At most `limit` questions per `window` seconds per chat (sliding window); limit 0: no limit."""
-
-    def __init__(self, limit: int, window: float, clock: Callable[[], float] = time.monotonic):
-        self._limit = limit
-        self._window = window
-        self._clock = clock
-        self._seen: dict[int, deque[float]] = {}
-
-    def check(self, key: int) -> float:
-        """0 if the question may go ahead (and count it); else seconds until it may."""
-        if self._limit <= 0:
-            return 0.0
-        now = self._clock()
-        times = self._seen.setdefault(key, deque())
-        while times and now - times[0] >= self._window:
-            times.popleft()
-        if len(times) >= self._limit:
-            return self._window - (now - times[0])
-        times.append(now)
-        if len(self._seen) > 10_000:  # forget idle chats
-            self._seen = {k: v for k, v in self._seen.items() if v and now - v[-1] < self._window}
-        return 0.0
 
 
 @dataclass(frozen=True)
@@ -487,8 +142,6 @@ def _strip_mention(text: str, username: str) -> str:
     return re.sub(rf"@{re.escape(username)}\b", " ", text, flags=re.IGNORECASE).strip()
 
 
-# --------------------------------------------------------------------------- the bot
-
 
 class ReportBot:
     """Handlers for one Application; holds the retriever, the log and per-chat state."""
@@ -505,6 +158,7 @@ class ReportBot:
         self._background: list[asyncio.Task] = []
         self._failed_fingerprint: tuple | None = None  # a corpus state whose reload failed: not retried
         self.reloads = 0  # successful corpus reloads (for tests and the log)
+        self.metrics = BotMetrics()
 
     # ---------------------------------------------------------------- wiring
 
@@ -657,6 +311,7 @@ class ReportBot:
             try:
                 return await call()
             except NetworkError as exc:
+                self.metrics.api_error(exc)
                 if attempt == self.options.send_retries or not _surely_not_delivered(exc):
                     raise
                 _LOG.warning(
@@ -811,6 +466,7 @@ class ReportBot:
         fresh: the message is a standalone question already (an answered ask-back), not a follow-up;
         asked: what the user typed, when `question` is its rewrite (shown with 理解为).
         """
+        arrived = time.perf_counter()
         question = clean_question(question)
         limit = self.options.max_question_chars
         refusal = None
@@ -823,13 +479,16 @@ class ReportBot:
         async with self._lock(target.chat_id):
             if refusal is not None:
                 await self.send_html(bot, target, tm.escape(refusal))
+                self.metrics.outcome("refused")
                 return
             started = time.perf_counter()
             try:
                 async with self.typing(bot, target):
                     answer, scope = await asyncio.to_thread(self._converse, target, question, year, fresh)
+                    self.metrics.retrieval_seconds.observe(time.perf_counter() - started)
             except ReportQAError as exc:
                 await self.send_html(bot, target, tm.escape(tm.UNUSABLE_QUESTION.format(detail=exc)))
+                self.metrics.outcome("refused")
                 return
             except Exception:
                 await self.send_html(bot, target, tm.escape(tm.FAILED))
@@ -843,6 +502,7 @@ class ReportBot:
             label = self._scope_label(scope)
             if answer.ambiguous and not label:
                 await self.send_html(bot, target, *tm.ask_back_view(first_page, row))
+                self._answered("asked_back", arrived)
                 _LOG.info("question #%d: asked back (%d regions)", row, len(answer.ambiguous))
                 return
             text, markup = self._page(answer, row, 0, None, label)
@@ -853,13 +513,21 @@ class ReportBot:
                 await self.send_html(bot, target, parts[-1], markup)
             else:
                 await self.send_html(bot, target, text, markup)
+            outcome = "answered" if answer.answered else "not_covered"
+            self._answered(outcome, arrived)
             _LOG.info(
                 "question #%d answered=%s hits=%d in %.2fs",
                 row,
                 answer.answered,
                 len(first_page.hits),
                 time.perf_counter() - started,
+                extra={"chat": self.log.chat_hash(target.chat_id)[:16], "outcome": outcome, "question_row": row,
+                       "latency_ms": round((time.perf_counter() - arrived) * 1000, 1)},
             )
+
+    def _answered(self, outcome: str, arrived: float) -> None:
+        self.metrics.outcome(outcome)
+        self.metrics.answer_seconds.observe(time.perf_counter() - arrived)
 
     async def reply(self, bot: Any, target: Target, text: str, markup: InlineKeyboardMarkup | None = None) -> None:
         """A command's reply, queued behind any answer still being prepared for this chat."""
@@ -1165,122 +833,10 @@ class ReportBot:
         """Log one redacted line per failure; the bot keeps running."""
         err = context.error
         where = f"update {update.update_id}" if isinstance(update, Update) else "background task"
+        if isinstance(update, Update):
+            self.metrics.outcome("error")
         if isinstance(err, TelegramError):
+            self.metrics.api_error(err)
             _LOG.warning("%s: Telegram API error %s: %s", where, type(err).__name__, redact(str(err)))
         else:
             _LOG.error("%s failed: %s", where, redact(repr(err)), exc_info=err)
-
-
-def _file_url(base_url: str) -> str:
-    """PTB's base_file_url that belongs with a base_url (…/bot → …/file/bot)."""
-    return base_url[: -len("/bot")] + "/file/bot" if base_url.endswith("/bot") else base_url.rstrip("/") + "/file/bot"
-
-
-def build_application(
-    config: BotConfig, retriever: RetrieverAPI, log: QuestionLog, options: BotOptions | None = None
-) -> Application:
-    """The PTB Application with all handlers; the caller runs it (run_polling, or start() in tests)."""
-    options = options or BotOptions()
-    bot = ReportBot(retriever, log, options)
-    timeouts = {
-        f"{kind}_timeout": options.request_timeout for kind in ("connect", "read", "write", "pool")
-    }  # getUpdates adds its long-polling seconds to the read timeout itself
-    backlog = UpdateBacklog(options.max_backlog)
-    telegram_bot = BackpressureBot(
-        token=config.token,
-        base_url=config.base_url,
-        base_file_url=_file_url(config.base_url),
-        request=HTTPXRequest(connection_pool_size=256, proxy=config.proxy, **timeouts),
-        get_updates_request=HTTPXRequest(connection_pool_size=1, proxy=config.proxy, **timeouts),
-        rate_limiter=MessageRateLimiter(
-            overall_max_rate=options.max_messages_per_second,
-            max_retries=options.rate_limiter_retries,
-        ),
-        backlog=backlog,
-    )
-    builder = (
-        ApplicationBuilder()
-        .bot(telegram_bot)
-        .concurrent_updates(BacklogUpdateProcessor(options.concurrent_updates, backlog))
-        .job_queue(None)
-        .post_init(bot.post_init)
-        .post_stop(bot.post_stop)
-        .post_shutdown(bot.post_stop)
-    )
-    app = builder.build()
-    bot.register(app)
-    app.bot_data["reportbot"] = bot
-    return app
-
-
-def run_bot(settings: Settings, env: Mapping[str, str] | None = None, options: BotOptions | None = None) -> int:
-    """`reportqa telegram`: long polling until SIGTERM/SIGINT. Returns the process exit code.
-
-    0 after a signal (updates already fetched are answered and confirmed first); 2 for a
-    configuration problem (message on stderr, one line); 1 if Telegram cannot be reached at start.
-    """
-    try:
-        config = config_from_env(env)
-        options = options_from_env(env, options)
-    except BotConfigError as exc:
-        print(f"reportqa: error: {exc}", file=sys.stderr)
-        return 2
-    configure_logging(config.token)
-    os.environ.setdefault("PTB_TIMEDELTA", "1")  # PTB 22 opt-in (RetryAfter as timedelta); no deprecation noise
-
-    stopping = False
-
-    def stop_while_loading(signum: int, frame: object) -> None:
-        nonlocal stopping
-        stopping = True
-        raise KeyboardInterrupt
-
-    previous = {sig: signal.signal(sig, stop_while_loading) for sig in (signal.SIGTERM, signal.SIGINT)}
-    log: QuestionLog | None = None
-    try:
-        try:
-            _LOG.info("loading reports, model and index …")
-            started = time.perf_counter()
-            retriever = Retriever.open(settings)
-            # parts of the model load lazily on the first question: pay that now, not a citizen
-            retriever.ask(options.examples[0], top_k=1)
-            _LOG.info("retrieval ready in %.1fs", time.perf_counter() - started)
-            log = QuestionLog.open(settings.home)
-            app = build_application(config, retriever, log, options)
-        except ReportQAError as exc:
-            print(f"reportqa: error: {exc}", file=sys.stderr)
-            return 2
-        except KeyboardInterrupt:
-            if stopping:
-                _LOG.info("stopped before the bot started")
-                return 0
-            raise
-        try:  # run_polling replaces our start-up signal handlers with its own graceful ones
-            app.run_polling(
-                poll_interval=0.0,
-                timeout=options.poll_timeout,
-                bootstrap_retries=3,
-                allowed_updates=ALLOWED_UPDATES,
-                drop_pending_updates=False,
-                stop_signals=(signal.SIGINT, signal.SIGTERM),
-            )
-        except InvalidToken:  # PTB's message quotes the token: never print it
-            print(
-                "reportqa: error: Telegram rejected TELEGRAM_BOT_TOKEN (unauthorized); check it with @BotFather",
-                file=sys.stderr,
-            )
-            return 2
-        except TelegramError as exc:
-            print(
-                f"reportqa: error: cannot reach the Telegram Bot API ({type(exc).__name__}: "
-                f"{redact(str(exc), config.token)}); check TELEGRAM_API_BASE_URL / TELEGRAM_PROXY",
-                file=sys.stderr,
-            )
-            return 1
-        _LOG.info("bot stopped")
-        return 0
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-        if log is not None:
-            log.close()
