@@ -678,12 +678,9 @@ def feedback_export(
 @contextlib.contextmanager
 def _question_log(ctx: typer.Context):
     """The bot's existing question log (an error if the bot never ran with this home), closed after."""
-    from bot.question_log import QuestionLog, QuestionLogError, log_path
+    from bot.question_log import open_existing
 
-    home = _state(ctx).settings().home
-    if not log_path(home).is_file():
-        raise QuestionLogError(f"no question log at {log_path(home)}")
-    log = QuestionLog.open(home)
+    log = open_existing(_state(ctx).settings().home)
     try:
         yield log
     finally:

@@ -1,12 +1,19 @@
-"""The bot's question and feedback log: SQLite (WAL) under REPORTQA_HOME.
+"""The bot's store: questions and feedback, conversation memory, webhook update claims.
+
+SQLite under REPORTQA_HOME by default (WAL, 10 s busy timeout: processes on one host), or PostgreSQL
+with `REPORTQA_DATABASE_URL=postgresql://user:pass@host/db` (processes on several hosts). One code
+path: SQLAlchemy 2 Core with psycopg 3; the statements are the same on both (standard upserts with
+ON CONFLICT, RETURNING). The schema is versioned by Alembic migrations (`bot/migrations`), applied
+when the store is opened; a SQLite log from before migrations is upgraded in place, rows kept.
 
 Why it exists: staff learn which questions the reports fail to answer (👎 → draft eval file), and
 the bot's buttons carry only a row id, so paging and voting keep working after a restart.
 Privacy: no user ids, names or usernames are stored; a chat is kept only as an HMAC of its id
-under a random per-install salt (so the hashes cannot be reversed by trying ids without the salt
-file, and do not match across installs). Questions are kept for a retention period (the bot
-deletes older ones at start and daily); deleted rows are overwritten (`secure_delete`), not just
-unlinked. Maintenance without the bot running (docs/SECURITY.md):
+under a random per-install salt (so the hashes cannot be reversed by trying ids without the salt,
+and do not match across installs; a PostgreSQL store keeps its salt in the database, shared by its
+replicas). Questions are kept for a retention period (the bot deletes older ones at start and
+daily); in SQLite deleted rows are overwritten (`secure_delete`), not just unlinked. Maintenance
+without the bot running (docs/SECURITY.md):
 
     reportqa feedback purge --days 30      # delete questions older than 30 days
     reportqa feedback forget-chat 12345    # delete every question of one chat id
@@ -16,14 +23,13 @@ unlinked. Maintenance without the bot running (docs/SECURITY.md):
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import hmac
 import json
 import os
 import re
 import secrets
-import sqlite3
-import threading
 import time
 import unicodedata
 from collections.abc import Iterator
@@ -37,43 +43,16 @@ from retrieval.errors import ReportQAError
 LOG_DIR = "telegram"
 DB_FILE = "questions.sqlite3"
 SALT_FILE = "chat-id-salt"
-SCHEMA_VERSION = 4  # 2: questions.year; 3: questions.understood_as, conversations; 4: updates
+DATABASE_URL_ENV = "REPORTQA_DATABASE_URL"
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+LEGACY_REVISIONS = {3: "0001", 4: "0002"}  # PRAGMA user_version of a log from before Alembic → revision
 DEFAULT_CONVERSATION_MINUTES = 30
 DEFAULT_RETENTION_DAYS = 90
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS questions (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,   -- AUTOINCREMENT: an old button never meets a new row
-    asked_at TEXT NOT NULL,                 -- ISO 8601 UTC
-    chat_hash TEXT NOT NULL,                -- HMAC-SHA256(salt, chat id), hex
-    chat_kind TEXT NOT NULL,                -- private / group / supergroup / channel
-    question TEXT NOT NULL,
-    normalized_question TEXT NOT NULL,
-    answered INTEGER NOT NULL,              -- 0: the reports do not cover it
-    hits TEXT NOT NULL,                     -- JSON list of the first page's hit references
-    vote INTEGER,                           -- +1 👍, -1 👎, NULL none
-    voted_at TEXT,
-    year INTEGER,                           -- the year a year button asked for; NULL: as asked
-    understood_as TEXT                      -- the standalone question searched (a follow-up rewritten)
-);
-CREATE INDEX IF NOT EXISTS questions_vote ON questions(vote);
-CREATE TABLE IF NOT EXISTS conversations (  -- one per chat (per forum topic in groups)
-    chat_hash TEXT NOT NULL,                -- HMAC of the chat id, as above
-    thread INTEGER NOT NULL,                -- forum topic id, 0 outside topics
-    updated_at TEXT NOT NULL,               -- ISO 8601 UTC of the last turn
-    turns TEXT NOT NULL,                    -- JSON list of the last turns (retrieval.followup.Turn)
-    scope TEXT NOT NULL,                    -- JSON: {"report": id, "region": name} chosen with /report
-    PRIMARY KEY (chat_hash, thread)
-);
-CREATE TABLE IF NOT EXISTS updates (        -- webhook deliveries claimed by a serving process (no double answers)
-    update_id INTEGER PRIMARY KEY,          -- Telegram's update id (membership, not a high-water mark)
-    owner TEXT NOT NULL,                    -- random id of the process that claimed it
-    lease_until REAL NOT NULL,              -- unix time; after it another process may take the update over
-    received_at TEXT NOT NULL,              -- ISO 8601 UTC; rows are dropped after UPDATE_MEMORY_HOURS
-    answered_at TEXT                        -- set once handled; NULL while in progress
-);
-"""
 UPDATE_MEMORY_HOURS = 24  # Telegram gives up re-delivering an update after about a day
+_SELECT_QUESTION = (
+    "SELECT id, asked_at, chat_hash, chat_kind, question, normalized_question, answered, hits,"
+    " vote, voted_at, year, understood_as FROM questions"
+)
 
 
 class QuestionLogError(ReportQAError):
@@ -147,20 +126,49 @@ def _load_or_create_salt(path: Path) -> bytes:
     return salt
 
 
-class QuestionLog:
-    """One SQLite connection shared by the bot's threads (guarded by a lock)."""
+def engine_url(url: str) -> str:
+    """A database URL as users write it → the SQLAlchemy URL (postgresql:// → the psycopg 3 driver)."""
+    url = url.strip()
+    for plain in ("postgresql://", "postgres://"):
+        if url.startswith(plain):
+            return "postgresql+psycopg://" + url[len(plain):]
+    if url.startswith(("postgresql+psycopg://", "sqlite:///")):
+        return url
+    raise QuestionLogError(
+        f"{DATABASE_URL_ENV} must be a postgresql://user:password@host/database URL (or sqlite:///path), "
+        f"not {_shown(url)!r}"
+    )
 
-    def __init__(self, conn: sqlite3.Connection, salt: bytes, path: Path):
-        self._conn = conn
+
+def _shown(url: str) -> str:
+    """A URL fit for an error message: no password."""
+    return re.sub(r"://([^:/@]*):[^@]*@", r"://\1:***@", url)[:200]
+
+
+class QuestionLog:
+    """The store; safe to share between the bot's threads (each call takes a pooled connection)."""
+
+    def __init__(self, engine, salt: bytes, path: Path | None, where: str):
+        self._engine = engine
         self._salt = salt
-        self._lock = threading.Lock()
-        self.path = path
+        self.path = path  # the SQLite file, None for PostgreSQL
+        self.where = where  # for messages: the file, or the URL without its password
 
     @classmethod
-    def open(cls, home: Path) -> QuestionLog:
-        """Open (creating if needed) the log under `home`; QuestionLogError if that is impossible."""
-        folder = Path(home) / LOG_DIR
-        path = folder / DB_FILE
+    def open(cls, home: Path, url: str | None = None) -> QuestionLog:
+        """Open (creating and migrating if needed) the store: `url` or REPORTQA_DATABASE_URL, else the
+        SQLite file under `home`. QuestionLogError (one line) if that is impossible."""
+        url = (url if url is not None else os.environ.get(DATABASE_URL_ENV, "")).strip()
+        if url and not url.startswith("sqlite:///"):
+            return cls._open_server(url)
+        path = Path(url[len("sqlite:///"):]) if url else Path(home) / LOG_DIR / DB_FILE
+        return cls._open_sqlite(path)
+
+    @classmethod
+    def _open_sqlite(cls, path: Path) -> QuestionLog:
+        from sqlalchemy import create_engine, event
+
+        folder = path.parent
         try:
             folder.mkdir(mode=0o700, parents=True, exist_ok=True)  # questions are personal data
             if not path.exists():  # created owner-only; SQLite gives its -wal/-shm files the same mode
@@ -168,95 +176,145 @@ class QuestionLog:
         except OSError as exc:
             raise QuestionLogError(f"cannot create the question log folder {folder}: {exc.strerror}") from exc
         salt = _load_or_create_salt(folder / SALT_FILE)
+        engine = create_engine(f"sqlite:///{path}", connect_args={"timeout": 10, "check_same_thread": False})
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_connection, _record) -> None:
+            cur = dbapi_connection.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA secure_delete=ON")  # deleted questions are overwritten, not left in free pages
+            cur.close()
+
+        log = cls(engine, salt, path, str(path))
+        with _file_lock(folder / ".migrate.lock"):  # two processes starting at once migrate one after the other
+            log._migrate()
+        return log
+
+    @classmethod
+    def _open_server(cls, url: str) -> QuestionLog:
+        from sqlalchemy import create_engine
+
+        where = _shown(url)
+        engine = create_engine(engine_url(url), pool_pre_ping=True, pool_size=4, max_overflow=8,
+                               connect_args={"connect_timeout": 5})
+        log = cls(engine, b"", None, where)
+        log._migrate()
+        log._salt = log._shared_salt()
+        return log
+
+    def _migrate(self) -> None:
+        """Bring the schema to the newest revision (Alembic), adopting a pre-Alembic SQLite log."""
+        from alembic import command
+        from alembic.config import Config
+        from sqlalchemy import inspect, text
+
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
         try:
-            conn = sqlite3.connect(path, check_same_thread=False, timeout=10)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("PRAGMA secure_delete=ON")  # deleted questions are overwritten, not left in free pages
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-            if version > SCHEMA_VERSION:
+            with self._engine.begin() as conn:
+                if conn.dialect.name == "postgresql":  # replicas starting at once migrate one after the other
+                    conn.execute(text("SELECT pg_advisory_xact_lock(727001)"))
+                tables = set(inspect(conn).get_table_names())
+                config.attributes["connection"] = conn
+                if "questions" in tables and "alembic_version" not in tables:
+                    command.stamp(config, _adopt_legacy(conn, tables))
+                command.upgrade(config, "head")
+        except QuestionLogError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - any database or migration failure: one line, no traceback
+            if self.path is not None:
                 raise QuestionLogError(
-                    f"question log {path} is from a newer reportqa (schema {version}); upgrade reportqa"
-                )
-            conn.executescript(_SCHEMA)
-            _migrate(conn, version)
-            conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-            conn.commit()
-        except sqlite3.DatabaseError as exc:
-            raise QuestionLogError(f"question log {path} is not a usable SQLite database: {exc}") from exc
-        return cls(conn, salt, path)
+                    f"question log {self.where} is not a usable SQLite database: {_reason(exc)}"
+                ) from exc
+            raise QuestionLogError(f"question store {self.where} cannot be opened: {_reason(exc)}") from exc
+
+    def _shared_salt(self) -> bytes:
+        """The install's salt from the database (made once; every replica reads the same one)."""
+        with self._write() as conn:
+            conn.exec(
+                "INSERT INTO install (name, value) VALUES ('chat_id_salt', :value) ON CONFLICT (name) DO NOTHING",
+                value=secrets.token_hex(32),
+            )
+            value = conn.exec("SELECT value FROM install WHERE name = 'chat_id_salt'").scalar_one()
+        return bytes.fromhex(value)
 
     def close(self) -> None:
-        with self._lock:
-            self._conn.close()
+        self._engine.dispose()
 
     def chat_hash(self, chat_id: int) -> str:
         return hmac.new(self._salt, str(chat_id).encode("ascii"), hashlib.sha256).hexdigest()
 
+    # ------------------------------------------------------------ questions and votes
+
     def record(self, chat_id: int, chat_kind: str, answer: Answer, year: int | None = None) -> int:
         """Log a question and its first page of hits; the row id is what the buttons carry."""
-        normalized = answer.normalized_question or normalize_question(answer.question)
-        row = (
-            _now(),
-            self.chat_hash(chat_id),
-            chat_kind,
-            answer.question,
-            normalized,
-            int(answer.answered),
-            json.dumps(hit_refs(answer), ensure_ascii=False),
-            year,
-            answer.understood_as if answer.understood_as and answer.understood_as != answer.question else None,
-        )
-        with self._lock, self._write():
-            cur = self._conn.execute(
+        with self._write() as conn:
+            return int(conn.exec(
                 "INSERT INTO questions (asked_at, chat_hash, chat_kind, question, normalized_question,"
-                " answered, hits, year, understood_as) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                row,
-            )
-            return int(cur.lastrowid)
+                " answered, hits, year, understood_as) VALUES (:asked_at, :chat_hash, :chat_kind, :question,"
+                " :normalized, :answered, :hits, :year, :understood_as) RETURNING id",
+                asked_at=_now(),
+                chat_hash=self.chat_hash(chat_id),
+                chat_kind=chat_kind,
+                question=answer.question,
+                normalized=answer.normalized_question or normalize_question(answer.question),
+                answered=int(answer.answered),
+                hits=json.dumps(hit_refs(answer), ensure_ascii=False),
+                year=year,
+                understood_as=answer.understood_as
+                if answer.understood_as and answer.understood_as != answer.question else None,
+            ).scalar_one())
 
     def get(self, row_id: int) -> LoggedQuestion | None:
-        with self._lock:
-            cur = self._conn.execute(
-                "SELECT id, asked_at, chat_hash, chat_kind, question, normalized_question, answered, hits,"
-                " vote, voted_at, year, understood_as FROM questions WHERE id = ?",
-                (row_id,),
-            )
-            found = cur.fetchone()
-        return None if found is None else _row(found)
+        with self._read() as conn:
+            found = conn.exec(_SELECT_QUESTION + " WHERE id = :id", id=row_id).first()
+        return None if found is None else _row(tuple(found))
 
     def vote(self, row_id: int, helpful: bool) -> LoggedQuestion | None:
         """Record 👍/👎 (a later vote replaces an earlier one); None if the row is gone."""
-        with self._lock, self._write():
-            self._conn.execute(
-                "UPDATE questions SET vote = ?, voted_at = ? WHERE id = ?",
-                (1 if helpful else -1, _now(), row_id),
-            )
+        with self._write() as conn:
+            conn.exec("UPDATE questions SET vote = :vote, voted_at = :at WHERE id = :id",
+                      vote=1 if helpful else -1, at=_now(), id=row_id)
         return self.get(row_id)
 
     def rows(self) -> list[LoggedQuestion]:
-        with self._lock:
-            cur = self._conn.execute(
-                "SELECT id, asked_at, chat_hash, chat_kind, question, normalized_question, answered, hits,"
-                " vote, voted_at, year, understood_as FROM questions ORDER BY id"
-            )
-            return [_row(r) for r in cur.fetchall()]
+        with self._read() as conn:
+            return [_row(tuple(r)) for r in conn.exec(_SELECT_QUESTION + " ORDER BY id").all()]
 
     def purge_older_than(self, days: int, now: datetime | None = None) -> int:
         """Delete questions asked more than `days` days ago (the retention period); returns how many.
 
-        The WAL is checkpointed afterwards so the deleted text does not linger in it either.
+        In SQLite the WAL is checkpointed afterwards so the deleted text does not linger in it either.
         """
         if days < 1:
             raise QuestionLogError(f"retention must be at least 1 day, not {days}")
-        self._delete_conversations("updated_at < ?", (_cutoff(days, now),))
-        return self._delete("asked_at < ?", (_cutoff(days, now),))
+        cutoff = _cutoff(days, now)
+        self._delete("conversations", "updated_at < :cutoff", cutoff=cutoff)
+        return self._delete("questions", "asked_at < :cutoff", cutoff=cutoff)
 
     def forget_chat(self, chat_id: int) -> int:
         """Delete every question and the conversation memory of one chat (a user's request to be
         forgotten); returns how many questions."""
-        self._delete_conversations("chat_hash = ?", (self.chat_hash(chat_id),))
-        return self._delete("chat_hash = ?", (self.chat_hash(chat_id),))
+        key = self.chat_hash(chat_id)
+        self._delete("conversations", "chat_hash = :key", key=key)
+        return self._delete("questions", "chat_hash = :key", key=key)
+
+    def questions_since(self, chat_id: int, seconds: float) -> tuple[int, str | None]:
+        """How many questions the chat asked in the last `seconds`, and when the oldest of them was asked."""
+        since = (datetime.now(UTC) - timedelta(seconds=seconds)).isoformat(timespec="seconds")
+        with self._read() as conn:
+            count, oldest = conn.exec(
+                "SELECT COUNT(*), MIN(asked_at) FROM questions WHERE chat_hash = :key AND asked_at >= :since",
+                key=self.chat_hash(chat_id), since=since,
+            ).one()
+        return int(count), oldest
+
+    def stats(self) -> tuple[int, str | None, str | None]:
+        """(rows, oldest asked_at, newest asked_at)."""
+        with self._read() as conn:
+            count, oldest, newest = conn.exec("SELECT COUNT(*), MIN(asked_at), MAX(asked_at) FROM questions").one()
+        return int(count), oldest, newest
 
     # ------------------------------------------------------------ webhook update claims
 
@@ -268,52 +326,48 @@ class QuestionLog:
         One upsert, so two processes claiming at once cannot both win.
         """
         now = time.time() if now is None else now
-        with self._lock, self._write():
-            won = self._conn.execute(
-                "INSERT INTO updates (update_id, owner, lease_until, received_at) VALUES (?, ?, ?, ?)"
-                " ON CONFLICT(update_id) DO UPDATE SET owner = excluded.owner, lease_until = excluded.lease_until"
-                " WHERE updates.answered_at IS NULL AND updates.lease_until < ?"
-                " RETURNING owner",
-                (update_id, owner, now + lease_seconds, _now(), now),
-            ).fetchone()
+        with self._write() as conn:
+            won = conn.exec(
+                "INSERT INTO updates (update_id, owner, lease_until, received_at)"
+                " VALUES (:id, :owner, :until, :received)"
+                " ON CONFLICT (update_id) DO UPDATE SET owner = excluded.owner, lease_until = excluded.lease_until"
+                " WHERE updates.answered_at IS NULL AND updates.lease_until < :now RETURNING owner",
+                id=update_id, owner=owner, until=now + lease_seconds, received=_now(), now=now,
+            ).first()
             if won is not None:
                 return "claimed"
-            row = self._conn.execute("SELECT answered_at FROM updates WHERE update_id = ?", (update_id,)).fetchone()
-        return "answered" if row is not None and row[0] is not None else "held"
+            answered = conn.exec("SELECT answered_at FROM updates WHERE update_id = :id", id=update_id).first()
+        return "answered" if answered is not None and answered[0] is not None else "held"
 
     def renew_update(self, update_id: int, owner: str, lease_seconds: float) -> None:
         """Extend the lease of an update this process is still answering."""
-        with self._lock, self._write():
-            self._conn.execute(
-                "UPDATE updates SET lease_until = ? WHERE update_id = ? AND owner = ? AND answered_at IS NULL",
-                (time.time() + lease_seconds, update_id, owner),
-            )
+        with self._write() as conn:
+            conn.exec("UPDATE updates SET lease_until = :until WHERE update_id = :id AND owner = :owner"
+                      " AND answered_at IS NULL", until=time.time() + lease_seconds, id=update_id, owner=owner)
 
     def finish_update(self, update_id: int, owner: str) -> None:
         """Mark a claimed update handled (re-deliveries are then acknowledged without an answer)."""
-        with self._lock, self._write():
-            self._conn.execute(
-                "UPDATE updates SET answered_at = ? WHERE update_id = ? AND owner = ?", (_now(), update_id, owner)
-            )
+        with self._write() as conn:
+            conn.exec("UPDATE updates SET answered_at = :at WHERE update_id = :id AND owner = :owner",
+                      at=_now(), id=update_id, owner=owner)
 
     def release_update(self, update_id: int, owner: str) -> None:
         """Give a claimed, unhandled update back at once (this process is stopping before handling it)."""
-        with self._lock, self._write():
-            self._conn.execute(
-                "DELETE FROM updates WHERE update_id = ? AND owner = ? AND answered_at IS NULL", (update_id, owner)
-            )
+        with self._write() as conn:
+            conn.exec("DELETE FROM updates WHERE update_id = :id AND owner = :owner AND answered_at IS NULL",
+                      id=update_id, owner=owner)
 
     def forget_old_updates(self, now: datetime | None = None) -> int:
         cutoff = ((now or datetime.now(UTC)) - timedelta(hours=UPDATE_MEMORY_HOURS)).isoformat(timespec="seconds")
-        with self._lock, self._write():
-            return int(self._conn.execute("DELETE FROM updates WHERE received_at < ?", (cutoff,)).rowcount)
+        with self._write() as conn:
+            return int(conn.exec("DELETE FROM updates WHERE received_at < :cutoff", cutoff=cutoff).rowcount)
 
     def ping(self) -> bool:
         """The store answers (for /readyz)."""
         try:
-            with self._lock:
-                self._conn.execute("SELECT 1").fetchone()
-        except sqlite3.Error:
+            with self._read() as conn:
+                conn.exec("SELECT 1").first()
+        except QuestionLogError:
             return False
         return True
 
@@ -324,11 +378,11 @@ class QuestionLog:
         now: datetime | None = None,
     ) -> tuple[list[dict], dict]:
         """The chat's remembered turns (none once older than `max_age_minutes`) and its scope."""
-        with self._lock:
-            found = self._conn.execute(
-                "SELECT updated_at, turns, scope FROM conversations WHERE chat_hash = ? AND thread = ?",
-                (self.chat_hash(chat_id), thread or 0),
-            ).fetchone()
+        with self._read() as conn:
+            found = conn.exec(
+                "SELECT updated_at, turns, scope FROM conversations WHERE chat_hash = :key AND thread = :thread",
+                key=self.chat_hash(chat_id), thread=thread or 0,
+            ).first()
         if found is None:
             return [], {}
         updated_at, turns, scope = found
@@ -339,73 +393,122 @@ class QuestionLog:
         self, chat_id: int, thread: int | None, turns: list[dict] | None = None, scope: dict | None = None
     ) -> None:
         """Replace the chat's turns and/or scope (None: keep what is stored)."""
-        key = (self.chat_hash(chat_id), thread or 0)
-        with self._lock, self._write():
-            row = self._conn.execute(
-                "SELECT turns, scope FROM conversations WHERE chat_hash = ? AND thread = ?", key
-            ).fetchone()
+        key, thread = self.chat_hash(chat_id), thread or 0
+        with self._write() as conn:
+            row = conn.exec(
+                "SELECT turns, scope FROM conversations WHERE chat_hash = :key AND thread = :thread",
+                key=key, thread=thread,
+            ).first()
             old_turns, old_scope = (json.loads(row[0]), json.loads(row[1])) if row else ([], {})
-            self._conn.execute(
-                "INSERT INTO conversations (chat_hash, thread, updated_at, turns, scope) VALUES (?, ?, ?, ?, ?)"
-                " ON CONFLICT(chat_hash, thread) DO UPDATE SET updated_at = excluded.updated_at,"
+            conn.exec(
+                "INSERT INTO conversations (chat_hash, thread, updated_at, turns, scope)"
+                " VALUES (:key, :thread, :at, :turns, :scope)"
+                " ON CONFLICT (chat_hash, thread) DO UPDATE SET updated_at = excluded.updated_at,"
                 " turns = excluded.turns, scope = excluded.scope",
-                (*key, _now(), json.dumps(old_turns if turns is None else turns, ensure_ascii=False),
-                 json.dumps(old_scope if scope is None else scope, ensure_ascii=False)),
+                key=key, thread=thread, at=_now(),
+                turns=json.dumps(old_turns if turns is None else turns, ensure_ascii=False),
+                scope=json.dumps(old_scope if scope is None else scope, ensure_ascii=False),
             )
 
     def expire_conversations(self, max_age_minutes: float, now: datetime | None = None) -> int:
         """Blank the turns of conversations idle for longer than `max_age_minutes` (they would be
         ignored anyway; the questions should not outlive their use); scopes stay. Returns how many."""
         cutoff = ((now or datetime.now(UTC)) - timedelta(minutes=max_age_minutes)).isoformat(timespec="seconds")
-        with self._lock, self._write():
-            return int(self._conn.execute(
-                "UPDATE conversations SET turns = '[]' WHERE updated_at < ? AND turns != '[]'", (cutoff,)
+        with self._write() as conn:
+            return int(conn.exec(
+                "UPDATE conversations SET turns = '[]' WHERE updated_at < :cutoff AND turns != '[]'", cutoff=cutoff
             ).rowcount)
 
     def reset_conversation(self, chat_id: int, thread: int | None) -> None:
         """Forget the chat's turns (/reset); its scope stays."""
         self.save_conversation(chat_id, thread, turns=[])
 
-    def _delete_conversations(self, where: str, args: tuple) -> int:
-        with self._lock, self._write():
-            return int(self._conn.execute(f"DELETE FROM conversations WHERE {where}", args).rowcount)
+    # ------------------------------------------------------------ plumbing
 
-    def stats(self) -> tuple[int, str | None, str | None]:
-        """(rows, oldest asked_at, newest asked_at)."""
-        with self._lock:
-            count, oldest, newest = self._conn.execute(
-                "SELECT COUNT(*), MIN(asked_at), MAX(asked_at) FROM questions"
-            ).fetchone()
-        return int(count), oldest, newest
-
-    def _delete(self, where: str, args: tuple) -> int:
-        with self._lock:
-            with self._write():
-                removed = self._conn.execute(f"DELETE FROM questions WHERE {where}", args).rowcount
-            if removed:  # a busy checkpoint is not an error: the next one completes it
-                with contextlib.suppress(sqlite3.Error):
-                    self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
-        return int(removed)
+    def _delete(self, table: str, where: str, **params) -> int:
+        with self._write() as conn:
+            removed = int(conn.exec(f"DELETE FROM {table} WHERE {where}", **params).rowcount)
+        if removed and self.path is not None:  # a busy checkpoint is not an error: the next one completes it
+            with contextlib.suppress(QuestionLogError), self._write() as conn:
+                conn.exec("PRAGMA wal_checkpoint(TRUNCATE)").first()
+        return removed
 
     @contextlib.contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        """Commit on success; roll back and raise a one-line QuestionLogError on a database error."""
+    def _write(self) -> Iterator[_Conn]:
+        """One transaction: committed on success; a database error becomes a one-line QuestionLogError."""
+        yield from self._transaction("write")
+
+    @contextlib.contextmanager
+    def _read(self) -> Iterator[_Conn]:
+        yield from self._transaction("read")
+
+    def _transaction(self, what: str) -> Iterator[_Conn]:
+        from sqlalchemy.exc import SQLAlchemyError
+
         try:
-            yield self._conn
-            self._conn.commit()
-        except sqlite3.Error as exc:
-            with contextlib.suppress(sqlite3.Error):  # a closed or broken connection cannot roll back
-                self._conn.rollback()
-            raise QuestionLogError(f"cannot write the question log {self.path}: {exc}") from exc
+            with self._engine.begin() as conn:
+                yield _Conn(conn)
+        except SQLAlchemyError as exc:
+            raise QuestionLogError(f"cannot {what} the question store {self.where}: {_reason(exc)}") from exc
 
 
-def _migrate(conn: sqlite3.Connection, version: int) -> None:
-    """Bring a log written by an older reportqa up to SCHEMA_VERSION (rows are kept)."""
-    columns = {row[1] for row in conn.execute("PRAGMA table_info(questions)")}
-    if version < 2 and "year" not in columns:
-        conn.execute("ALTER TABLE questions ADD COLUMN year INTEGER")
-    if version < 3 and "understood_as" not in columns:
-        conn.execute("ALTER TABLE questions ADD COLUMN understood_as TEXT")
+class _Conn:
+    """A connection that runs SQL text with named parameters (the same statements on both backends)."""
+
+    def __init__(self, conn):
+        self._conn = conn
+
+    def exec(self, sql: str, **params):
+        from sqlalchemy import text
+
+        return self._conn.execute(text(sql), params)
+
+
+def _reason(exc: BaseException) -> str:
+    """The first line of a database error, without SQLAlchemy's statement dump and help link."""
+    inner = getattr(exc, "orig", None) or exc
+    first = str(inner).strip().splitlines()[0] if str(inner).strip() else type(inner).__name__
+    return first[:300]
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+    except OSError as exc:
+        raise QuestionLogError(f"cannot create {path}: {exc.strerror}") from exc
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _adopt_legacy(conn, tables: set[str]) -> str:
+    """A SQLite log from before Alembic: bring it to the revision its PRAGMA user_version matches and
+    return that revision (its rows stay)."""
+    from sqlalchemy import text
+
+    version = conn.execute(text("PRAGMA user_version")).scalar_one()
+    if version > max(LEGACY_REVISIONS):
+        raise QuestionLogError(f"the question log is from a newer reportqa (schema {version}); upgrade reportqa")
+    columns = {row[1] for row in conn.execute(text("PRAGMA table_info(questions)"))}
+    if "year" not in columns:  # schema 1 → 2
+        conn.execute(text("ALTER TABLE questions ADD COLUMN year INTEGER"))
+    if "understood_as" not in columns:  # 2 → 3
+        conn.execute(text("ALTER TABLE questions ADD COLUMN understood_as TEXT"))
+    if "conversations" not in tables:
+        conn.execute(text(
+            "CREATE TABLE conversations (chat_hash TEXT NOT NULL, thread INTEGER NOT NULL, updated_at TEXT NOT NULL,"
+            " turns TEXT NOT NULL, scope TEXT NOT NULL, PRIMARY KEY (chat_hash, thread))"
+        ))
+    conn.execute(text("CREATE INDEX IF NOT EXISTS questions_vote ON questions(vote)"))
+    conn.execute(text("CREATE INDEX IF NOT EXISTS questions_chat ON questions(chat_hash)"))
+    if "updates" not in tables:
+        return "0001"
+    conn.execute(text("CREATE TABLE IF NOT EXISTS install (name TEXT PRIMARY KEY, value TEXT NOT NULL)"))
+    conn.execute(text("CREATE INDEX IF NOT EXISTS updates_received ON updates(received_at)"))
+    return "0002"
 
 
 def _row(r: tuple) -> LoggedQuestion:
@@ -432,16 +535,21 @@ def _lang(text: str) -> str:
     return "zh" if _CJK.search(text) else "en"
 
 
+def open_existing(home: Path) -> QuestionLog:
+    """The store the bot has written (for the `feedback` commands): an error, not a new empty log,
+    when the bot never ran with this home (SQLite) — a PostgreSQL store is opened as configured."""
+    if not os.environ.get(DATABASE_URL_ENV, "").strip() and not log_path(home).is_file():
+        raise QuestionLogError(f"no question log at {log_path(home)}: the Telegram bot has not run with this home")
+    return QuestionLog.open(home)
+
+
 def export_draft_eval(home: Path, out: Path) -> int:
     """Write the 👎 questions as a draft eval JSONL for staff to label; returns how many.
 
     One line per distinct normalized question (its first 👎), in the order asked. Staff fill
     `gold_sections` / `answer_key` and set `kind`; `bot_hits` shows what the bot answered.
     """
-    path = log_path(home)
-    if not path.is_file():
-        raise QuestionLogError(f"no question log at {path}: the Telegram bot has not run with this home")
-    log = QuestionLog.open(home)
+    log = open_existing(home)
     try:
         rows = [r for r in log.rows() if r.vote is not None and r.vote < 0]
     finally:

@@ -52,8 +52,8 @@ class WebhookReplica:
     connection), as one `reportqa telegram --webhook` process would run it."""
 
     def __init__(self, tg: FakeTelegram, retriever, home: Path, options: BotOptions = FAST,
-                 secret: str = WEBHOOK_SECRET):
-        self.log = QuestionLog.open(home)
+                 secret: str = WEBHOOK_SECRET, store_url: str | None = None):
+        self.log = QuestionLog.open(home, url=store_url)
         self.app = build_application(BotConfig(tg.token, tg.base_url), retriever, self.log, options, webhook=True)
         self.bot: ReportBot = self.app.bot_data["reportbot"]
         self._sock = _bind(Listen("127.0.0.1", 0))

@@ -75,3 +75,28 @@ def invoke_cli(corpus: Path, *args: str):
     from bot.cli import app
 
     return CliRunner().invoke(app, ["--corpus", str(corpus), *args])
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A throwaway PostgreSQL server for the session (tests/postgres_server.py), or a skip with the
+    reason when the binaries are missing — a failure instead under REPORTQA_REQUIRE_POSTGRES (CI)."""
+    from postgres_server import REQUIRE_ENV, PostgresServer, find_bindir
+
+    bindir = find_bindir()
+    if bindir is None:
+        reason = "PostgreSQL is not installed (Debian: apt-get install postgresql); store tests on it not run"
+        if os.environ.get(REQUIRE_ENV):
+            pytest.fail(f"{reason}, and {REQUIRE_ENV} is set")
+        pytest.skip(reason)
+    server = PostgresServer(bindir).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request, tmp_path: Path) -> str:
+    """Where a store test's QuestionLog lives: a SQLite file under tmp_path, or a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'telegram' / 'questions.sqlite3'}"
+    return request.getfixturevalue("postgres").new_database()

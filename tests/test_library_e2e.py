@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -250,7 +251,7 @@ def test_telegram_dialogue_ask_back_and_reset(tg, library, tmp_path, monkeypatch
         other = ask(tg, "那2017年呢？", tg.private_chat(2002))
         assert "理解为" not in other.result["text"]
         log = bot.log
-        stored = log._conn.execute("SELECT chat_hash, turns FROM conversations").fetchall()
+        stored = sqlite3.connect(log.path).execute("SELECT chat_hash, turns FROM conversations").fetchall()
         assert stored and all(str(chat.id) not in h and str(chat.id) not in t for h, t in stored)
         log.forget_chat(chat.id)
         assert log.conversation(chat.id, None) == ([], {})

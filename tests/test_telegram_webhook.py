@@ -96,9 +96,11 @@ def test_a_delivery_repeated_after_a_lost_200_is_not_answered_twice(tg, retrieve
         assert _metric(replica, 'reportqa_updates_total{outcome="duplicate"}') == 1
 
 
-def test_two_replicas_over_one_store_answer_an_update_once_and_take_over_a_dead_owners(tg, retriever, tmp_path):
-    home = tmp_path / "shared-home"
-    with WebhookReplica(tg, retriever, home) as a, WebhookReplica(tg, retriever, home) as b:
+def test_two_replicas_over_one_store_answer_an_update_once_and_take_over_a_dead_owners(tg, retriever, tmp_path,
+                                                                                       store_url):
+    """On SQLite (one host) and on PostgreSQL."""
+    with WebhookReplica(tg, retriever, tmp_path / "a", store_url=store_url) as a, \
+            WebhookReplica(tg, retriever, tmp_path / "b", store_url=store_url) as b:
         chat = tg.private_chat(5004)
         tg.send_text("warm up", chat)  # so the fake knows the chat; the test posts the updates itself
         update = {"update_id": 9001, "message": {"message_id": 11, "date": int(time.time()), "text": KNOWN,
@@ -154,13 +156,17 @@ def test_health_and_metrics_endpoints(tg, retriever, tmp_path):
                      "reportqa_telegram_api_errors_total", "reportqa_updates_in_progress"):
             assert name in text or name.replace("_total", "") in text, name
         assert "chat" not in text.lower()  # never labelled by chat
-        replica.log.close()  # the store goes away: not ready, and updates are refused for a retry
+        from sqlalchemy import create_engine
+
+        working = replica.log._engine  # the store becomes unreachable: not ready, updates refused for a retry
+        replica.log._engine = create_engine(f"sqlite:///{tmp_path}/gone/questions.sqlite3")
         status, body = http("GET", replica.base() + "/readyz")
         assert status == 503 and json.loads(body)["store"] is False
         update = {"update_id": 5, "message": {"message_id": 1, "date": 0, "text": KNOWN,
                                                "chat": {"id": 5006, "type": "private"}}}
-        assert _post(replica, update) == 503
-        replica.log = type(replica.log).open(tmp_path)  # for the harness to close
+        assert _post(replica, update) == 503 and tg.calls_of("sendMessage") == []
+        replica.log._engine = working  # back: the same update is taken and answered
+        assert _post(replica, update) == 200
 
 
 def test_set_webhook_registers_the_secret_and_keeps_pending_updates(tg, capsys):
@@ -283,3 +289,21 @@ def test_polling_serves_health_and_metrics_beside_it(tg, tmp_path):
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def test_the_per_chat_limit_is_shared_by_the_replicas(tg, retriever, tmp_path):
+    from dataclasses import replace
+
+    from bot_harness import FAST
+
+    limited = replace(FAST, questions_per_window=2, rate_window_seconds=60.0)
+    home = tmp_path / "shared"
+    with WebhookReplica(tg, retriever, home, limited) as a, WebhookReplica(tg, retriever, home, limited) as b:
+        _hook(tg, a)
+        tg.upstreams = [a.url, b.url]  # round-robin: the chat's questions alternate between the two
+        chat = tg.private_chat(5009)
+        for q in (KNOWN, "行政复议案件办理了多少件？", "法律顾问发挥了什么作用？"):
+            tg.wait_acked(tg.send_text(q, chat))
+        texts = [r.result["text"] for r in _replies(tg, chat.id)]
+        assert len(texts) == 3 and texts[0].startswith("❓") and texts[1].startswith("❓")
+        assert texts[2].startswith(tm.RATE_LIMITED.split("{")[0]), texts[2]  # the third: refused, politely

@@ -91,6 +91,7 @@ def build_application(
     )
     if webhook:
         builder = builder.updater(None)
+        bot.share_rate_limits()
     else:
         bot.metrics.in_progress.set_function(lambda: backlog.pending)
     app = builder.build()

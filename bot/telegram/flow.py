@@ -8,11 +8,13 @@ import asyncio
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from telegram import Update
 from telegram.ext import AIORateLimiter, ExtBot, SimpleUpdateProcessor
+
+from bot.question_log import QuestionLog, QuestionLogError
 
 
 class MessageRateLimiter(AIORateLimiter):
@@ -119,6 +121,9 @@ class ChatRateLimiter:
         self._clock = clock
         self._seen: dict[int, deque[float]] = {}
 
+    async def wait_seconds(self, key: int) -> float:
+        return self.check(key)
+
     def check(self, key: int) -> float:
         """0 if the question may go ahead (and count it); else seconds until it may."""
         if self._limit <= 0:
@@ -133,3 +138,27 @@ class ChatRateLimiter:
         if len(self._seen) > 10_000:  # forget idle chats
             self._seen = {k: v for k, v in self._seen.items() if v and now - v[-1] < self._window}
         return 0.0
+
+
+class SharedChatRateLimiter:
+    """The same limit counted from the questions the store has recorded for the chat in the window,
+    so that replicas share it (a chat's updates come one at a time, so none is in flight uncounted)."""
+
+    def __init__(self, log: QuestionLog, limit: int, window: float):
+        self._log = log
+        self._limit = limit
+        self._window = window
+
+    async def wait_seconds(self, chat_id: int) -> float:
+        """0 if the question may go ahead; else seconds until it may. A store that cannot be read
+        does not block questions (the answer is what matters; the limit is a courtesy)."""
+        if self._limit <= 0:
+            return 0.0
+        try:
+            count, oldest = await asyncio.to_thread(self._log.questions_since, chat_id, self._window)
+        except QuestionLogError:
+            return 0.0
+        if count < self._limit or oldest is None:
+            return 0.0
+        age = (datetime.now(UTC) - datetime.fromisoformat(oldest)).total_seconds()
+        return max(1.0, self._window - age)

@@ -40,7 +40,7 @@ from telegram.ext import (
 
 from bot.question_log import QuestionLog
 from bot.telegram import messages as tm
-from bot.telegram.flow import ChatRateLimiter
+from bot.telegram.flow import ChatRateLimiter, SharedChatRateLimiter
 from bot.telegram.metrics import BotMetrics
 from bot.telegram.redaction import redact
 from bot.telegram.settings import BotOptions, RetrieverAPI
@@ -154,11 +154,19 @@ class ReportBot:
         if len(self._reports) < len(retriever.reports):  # 32-bit keys: vanishingly rare, but say so
             _LOG.warning("two report ids share a button key; some section buttons will open the wrong report")
         self._locks: weakref.WeakValueDictionary[int, asyncio.Lock] = weakref.WeakValueDictionary()
-        self._limiter = ChatRateLimiter(self.options.questions_per_window, self.options.rate_window_seconds)
+        self._limiter: ChatRateLimiter | SharedChatRateLimiter = ChatRateLimiter(
+            self.options.questions_per_window, self.options.rate_window_seconds
+        )
         self._background: list[asyncio.Task] = []
         self._failed_fingerprint: tuple | None = None  # a corpus state whose reload failed: not retried
         self.reloads = 0  # successful corpus reloads (for tests and the log)
         self.metrics = BotMetrics()
+
+    def share_rate_limits(self) -> None:
+        """Count each chat's questions in the store, not in this process (webhook replicas: a chat's
+        questions may reach any of them)."""
+        self._limiter = SharedChatRateLimiter(self.log, self.options.questions_per_window,
+                                              self.options.rate_window_seconds)
 
     # ---------------------------------------------------------------- wiring
 
@@ -474,7 +482,7 @@ class ReportBot:
             refusal = tm.EMPTY_QUESTION.format(example=self.options.examples[0])
         elif len(question) > limit:
             refusal = tm.TOO_LONG.format(length=len(question), limit=limit)
-        elif wait := self._limiter.check(target.chat_id):
+        elif wait := await self._limiter.wait_seconds(target.chat_id):
             refusal = tm.RATE_LIMITED.format(seconds=max(1, round(wait)))
         async with self._lock(target.chat_id):
             if refusal is not None:
