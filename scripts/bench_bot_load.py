@@ -602,12 +602,21 @@ def run_interrupted(r: Rig, workload: Sequence[SimChat], sig: int, at_share: flo
 
 def check_after_crash(r: Rig, what: Interruption) -> None:
     """After kill -9, before restarting: the question log's integrity and the index's status."""
-    conn = sqlite3.connect(log_path(r.home))
-    try:
-        what.log_integrity = conn.execute("PRAGMA integrity_check").fetchone()[0]
-        what.log_rows = conn.execute("SELECT COUNT(*) FROM questions").fetchone()[0]
-    finally:
-        conn.close()
+    if r.env.get("REPORTQA_DATABASE_URL"):  # PostgreSQL: the server keeps its own integrity
+        from bot.question_log import QuestionLog
+
+        store = QuestionLog.open(r.home, url=r.env["REPORTQA_DATABASE_URL"])
+        try:
+            what.log_integrity, what.log_rows = "ok (PostgreSQL)", store.stats()[0]
+        finally:
+            store.close()
+    else:
+        conn = sqlite3.connect(log_path(r.home))
+        try:
+            what.log_integrity = conn.execute("PRAGMA integrity_check").fetchone()[0]
+            what.log_rows = conn.execute("SELECT COUNT(*) FROM questions").fetchone()[0]
+        finally:
+            conn.close()
     status = subprocess.run(
         [sys.executable, "-m", "bot.cli", "index", "status"],
         cwd=REPO,
@@ -719,6 +728,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--webhook", type=int, default=0, metavar="N",
         help="N `reportqa telegram --webhook` replicas over one store instead of one polling process",
     )
+    parser.add_argument("--postgres", action="store_true",
+                        help="the store on a throwaway PostgreSQL server (Debian's binaries) instead of SQLite")
     args = parser.parse_args(argv)
     scenarios = args.scenario or [s for s in SCENARIOS if args.webhook or s not in WEBHOOK_FAULTS]
     if not args.webhook and any(s in WEBHOOK_FAULTS for s in scenarios):
@@ -726,6 +737,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     extra = {"TELEGRAM_MAX_MESSAGES_PER_SECOND": f"{args.max_messages_per_second:g}"}
     if args.concurrency:
         extra["REPORTQA_BOT_CONCURRENCY"] = str(args.concurrency)
+    server = None
+    if args.postgres:
+        from postgres_server import PostgresServer, find_bindir
+
+        bindir = find_bindir()
+        if bindir is None:
+            parser.error("--postgres: PostgreSQL binaries not found (apt-get install postgresql)")
+        server = PostgresServer(bindir).start()
+        extra["REPORTQA_DATABASE_URL"] = server.new_database()
+    try:
+        return _run(args, scenarios, extra)
+    finally:
+        if server is not None:
+            server.stop()
+
+
+def _run(args: argparse.Namespace, scenarios: list[str], extra: dict[str, str]) -> int:
     workload = make_workload(args.chats, args.questions, args.seed)
     results: dict[str, Outcome] = {}
     notes: list[str] = []
@@ -770,7 +798,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(json.dumps(payload, ensure_ascii=False, indent=1))
         return 0
     what = "stub retriever (bot layer only)" if args.stub_retriever else "real retriever"
-    how = f"{args.webhook} webhook replicas over one SQLite store" if args.webhook else "long polling, one process"
+    store = "PostgreSQL" if args.postgres else "SQLite"
+    how = f"{args.webhook} webhook replicas over one {store} store" if args.webhook else f"polling, {store}"
     print(f"{args.chats} chats × {args.questions} questions per scenario, {what}, {how}; cpus: {os.cpu_count()}")
     print(table(results))
     for name, o in results.items():

@@ -64,8 +64,9 @@ def test_kill_9_of_one_replica_mid_load_loses_nothing(rig, all_chats):
     assert what.exit_code == -signal.SIGKILL and what.log_integrity == "ok"
     assert what.confirmed_unanswered == 0  # nothing acknowledged is unanswered: a 200 follows the answer
     assert out.lost == 0 and out.out_of_order == 0
-    # the one window: answered, killed before it was marked answered -> answered again after the takeover
-    assert out.duplicated <= 2, out
+    # the one window: answered, killed before it was marked answered (no 200 either) -> answered again by
+    # the replica that takes it over; only such updates can be duplicated
+    assert out.duplicated <= what.answered_before - what.confirmed, out
 
 
 def test_sigterm_of_a_replica_exits_0_and_the_other_goes_on(rig, all_chats):

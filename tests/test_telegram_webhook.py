@@ -307,3 +307,21 @@ def test_the_per_chat_limit_is_shared_by_the_replicas(tg, retriever, tmp_path):
         texts = [r.result["text"] for r in _replies(tg, chat.id)]
         assert len(texts) == 3 and texts[0].startswith("❓") and texts[1].startswith("❓")
         assert texts[2].startswith(tm.RATE_LIMITED.split("{")[0]), texts[2]  # the third: refused, politely
+
+
+def test_json_log_lines_carry_update_hashed_chat_outcome_and_latency(tg, retriever, tmp_path, caplog):
+    import logging
+
+    from bot.telegram.redaction import JsonFormatter, RedactingFilter
+
+    with caplog.at_level(logging.INFO, logger="reportqa.telegram"), WebhookReplica(tg, retriever, tmp_path) as replica:
+        _hook(tg, replica)
+        chat = tg.private_chat(5010)
+        update = tg.send_text(KNOWN, chat)
+        tg.wait_acked(update)
+    (record,) = [r for r in caplog.records if r.getMessage().startswith("question #")]
+    RedactingFilter(tg.token).filter(record)
+    line = json.loads(JsonFormatter().format(record))
+    assert line["update_id"] == update["update_id"] and line["outcome"] == "answered"
+    assert line["latency_ms"] > 0 and len(line["chat"]) == 16 and str(chat.id) not in json.dumps(line)
+    assert KNOWN not in json.dumps(line, ensure_ascii=False)  # no question text in log lines

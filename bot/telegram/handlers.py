@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import hashlib
 import logging
 import re
@@ -35,6 +36,7 @@ from telegram.ext import (
     ContextTypes,
     InlineQueryHandler,
     MessageHandler,
+    TypeHandler,
     filters,
 )
 
@@ -50,6 +52,7 @@ from retrieval.errors import InputError, ReportQAError
 from retrieval.followup import Turn, remember, with_place
 
 _LOG = logging.getLogger("reportqa.telegram")
+_UPDATE_ID: contextvars.ContextVar[int | None] = contextvars.ContextVar("update_id", default=None)
 _DEEP_LINK_SECTION = re.compile(r"sec_([0-9]{1,4}(?:_[0-9]{1,4}){0,8})")
 
 COMMANDS = {
@@ -184,6 +187,7 @@ class ReportBot:
             | filters.LOCATION
             | filters.CONTACT
         )
+        app.add_handler(TypeHandler(Update, self._note_update), group=-1)  # runs first, for every update
         app.add_handler(CommandHandler("start", self.on_start))
         app.add_handler(CommandHandler("help", self.on_help))
         app.add_handler(CommandHandler("sections", self.on_sections))
@@ -198,6 +202,10 @@ class ReportBot:
         app.add_handler(CallbackQueryHandler(self.on_callback))
         app.add_handler(InlineQueryHandler(self.on_inline))
         app.add_error_handler(self.on_error)
+
+    async def _note_update(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Remember the update being handled, for the structured log lines of this task."""
+        _UPDATE_ID.set(update.update_id)
 
     async def post_init(self, app: Application) -> None:
         """Register the command menu in Chinese (default and zh) and English; start the background jobs."""
@@ -529,7 +537,8 @@ class ReportBot:
                 answer.answered,
                 len(first_page.hits),
                 time.perf_counter() - started,
-                extra={"chat": self.log.chat_hash(target.chat_id)[:16], "outcome": outcome, "question_row": row,
+                extra={"update_id": _UPDATE_ID.get(), "chat": self.log.chat_hash(target.chat_id)[:16],
+                       "outcome": outcome, "question_row": row,
                        "latency_ms": round((time.perf_counter() - arrived) * 1000, 1)},
             )
 
