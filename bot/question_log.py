@@ -351,13 +351,8 @@ class QuestionLog:
             conn.exec("UPDATE updates SET answered_at = :at WHERE update_id = :id AND owner = :owner",
                       at=_now(), id=update_id, owner=owner)
 
-    def release_update(self, update_id: int, owner: str) -> None:
-        """Give a claimed, unhandled update back at once (this process is stopping before handling it)."""
-        with self._write() as conn:
-            conn.exec("DELETE FROM updates WHERE update_id = :id AND owner = :owner AND answered_at IS NULL",
-                      id=update_id, owner=owner)
-
     def forget_old_updates(self, now: datetime | None = None) -> int:
+        """Delete update claims older than UPDATE_MEMORY_HOURS; returns how many."""
         cutoff = ((now or datetime.now(UTC)) - timedelta(hours=UPDATE_MEMORY_HOURS)).isoformat(timespec="seconds")
         with self._write() as conn:
             return int(conn.exec("DELETE FROM updates WHERE received_at < :cutoff", cutoff=cutoff).rowcount)

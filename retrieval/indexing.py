@@ -15,7 +15,6 @@ import contextlib
 import hashlib
 import io
 import json
-import mmap
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -33,6 +32,7 @@ from retrieval.index_store import (
     IndexManifest,
     IndexStore,
     ReportEntry,
+    file_sha256,
     seal,
     unseal,
     vectors_from_bytes,
@@ -114,6 +114,7 @@ class IndexPlan:
     corpus_id: str
     manifest: IndexManifest | None  # the existing manifest, if it belongs to this model and parser
     fingerprint: str | None  # `source_fingerprint` of these reports
+    verify: bool = False  # read and check every per-report vector file (`reportqa index build`)
 
 
 def plan(store: IndexStore, model_id: str, reports: Sequence[Report], passages: Sequence[Passage]) -> IndexPlan:
@@ -185,7 +186,8 @@ def ensure_index(
                 if loaded is not None:
                     _record_fingerprint(store, manifest, known.fingerprint)
                     return LoadedIndex(*loaded, lexical=lexical, manifest=manifest)
-        return _build(store, reports, passages, embedder, replace(known, manifest=manifest), lexical, progress)
+        return _build(store, reports, passages, embedder, replace(known, manifest=manifest, verify=verify), lexical,
+                      progress)
 
 
 def open_readonly(store: IndexStore, reports: Sequence[Report], passages: Sequence[Passage], embedder) -> LoadedIndex:
@@ -256,7 +258,9 @@ def _build_dense(store, reports, passages, grouped, embedder, known: IndexPlan, 
     checksums = manifest.checksums if manifest else {}
     sentences_of = [[s.text for p in ps for s in p.sentences] for ps in grouped]
 
-    per_report = [_load_vectors(store, old.get(k), checksums) for k in keys]
+    # Unchanged reports' rows of the verified assembled file (150 files not read), else their own files.
+    served = None if known.verify else _assembled_rows(store, manifest, keys)
+    per_report = served[0] if served is not None else [_load_vectors(store, old.get(k), checksums) for k in keys]
     for i, vecs in enumerate(per_report):
         if vecs is not None and (vecs.ndim != 2 or len(vecs) != len(sentences_of[i])):
             per_report[i] = None
@@ -288,27 +292,58 @@ def _build_dense(store, reports, passages, grouped, embedder, known: IndexPlan, 
             new_manifest.checksums[rel] = store.write_file(rel, vectors_to_bytes(vecs))
         else:
             new_manifest.checksums[rel] = checksums[rel]
-        new_manifest.reports.append(
-            ReportEntry(report_id=report.meta.report_id, key=key, paragraphs=len(grouped[i]), vectors_file=rel)
-        )
+        new_manifest.reports.append(ReportEntry(
+            report_id=report.meta.report_id, key=key, paragraphs=len(grouped[i]), vectors_file=rel,
+            sentences=len(sentences_of[i]),
+        ))
 
-    assembled = assemble(per_report, passages, embedder.dim, store)
+    known_paragraphs = None
+    if served is not None:  # a re-embedded report's paragraph vectors are computed anew
+        known_paragraphs = [None if i in set(todo) else rows for i, rows in enumerate(served[1])]
+    assembled = assemble(per_report, passages, embedder.dim, store, known_paragraphs, [len(g) for g in grouped])
     del per_report  # the assembled copies are all that is needed from here on (peak RSS of a build)
     for rel, index in zip(DENSE_FILES, assembled[4:], strict=True):
         new_manifest.checksums[rel] = store.write_with(rel, index.save)
     return new_manifest, [reports[i].meta.report_id for i in todo], assembled
 
 
+def _assembled_rows(store: IndexStore, manifest: IndexManifest | None, keys: Sequence[str]):
+    """Each report's sentence and paragraph vectors as rows of the assembled indexes (checked against
+    their checksums), None for a report they do not hold; or None when they cannot be used (missing,
+    damaged, or a manifest from before per-report row counts). With the indexes (keep them while the
+    rows are in use). After one report was added or removed this replaces reading and hashing 150
+    per-report files and summing 13k paragraphs again; the per-report files stay the source a
+    damaged assembled file is rebuilt from, and `reportqa index build` checks them all."""
+    if manifest is None or any(not manifest.checksums.get(rel) for rel in DENSE_FILES):
+        return None
+    if any(e.sentences <= 0 and e.paragraphs > 0 for e in manifest.reports):
+        return None
+    if _file_checksums(store, DENSE_FILES) != {rel: manifest.checksums[rel] for rel in DENSE_FILES}:
+        return None
+    try:  # every row is read: one sequential read each, not page faults through a mapping
+        paragraphs, sentences = (DenseIndex.open(store.root / rel, mapped=False) for rel in DENSE_FILES)
+    except (ValueError, OSError):
+        return None
+    out = []
+    for index, size in ((sentences, "sentences"), (paragraphs, "paragraphs")):
+        vectors = index.vectors
+        starts = np.cumsum([0] + [getattr(e, size) for e in manifest.reports])
+        if vectors.shape != (int(starts[-1]), manifest.dim):
+            return None
+        rows = {e.key: (int(a), int(b)) for e, a, b in zip(manifest.reports, starts[:-1], starts[1:], strict=True)}
+        out.append([vectors[rows[k][0] : rows[k][1]] if k in rows else None for k in keys])
+    return out[0], out[1], (paragraphs, sentences)
+
+
 def _file_checksums(store: IndexStore, rels: Sequence[str]) -> dict[str, str | None]:
-    """SHA-256 of index files (None if unreadable or empty). Each file is hashed from a memory map in
-    one call, which holds no GIL throughout, so the main thread loads on undisturbed meanwhile
-    (chunked reads would hand the GIL back and forth hundreds of times)."""
+    """SHA-256 of index files (None if unreadable or empty; see `index_store.file_sha256`: the main
+    thread loads on undisturbed meanwhile)."""
     out: dict[str, str | None] = {}
     for rel in rels:
         try:
-            with open(store.root / rel, "rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as m:
-                out[rel] = hashlib.sha256(m).hexdigest()
-        except (OSError, ValueError):  # ValueError: an empty file cannot be mapped
+            path = store.root / rel
+            out[rel] = file_sha256(path) if path.stat().st_size else None
+        except OSError:
             out[rel] = None
     return out
 
@@ -338,6 +373,12 @@ def _open_assembled(store: IndexStore, manifest: IndexManifest, hashes: dict, pa
     return para, sent, owner, first, dense, sentence_dense
 
 
+def _normalized(para: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(para, axis=1, keepdims=True)
+    para /= np.maximum(norms, 1e-12)
+    return para
+
+
 def _paragraph_sums(sent: np.ndarray, first: np.ndarray) -> np.ndarray:
     """Sum of each passage's sentence rows. np.add.reduceat takes 0.5 s on 61k×384 rows; adding the
     j-th sentence of every passage that has one, for j = 0, 1, …, takes milliseconds (few sentences each)."""
@@ -349,8 +390,13 @@ def _paragraph_sums(sent: np.ndarray, first: np.ndarray) -> np.ndarray:
     return out
 
 
-def assemble(per_report, passages, dim, store):
-    """Concatenate per-report sentence vectors, derive paragraph vectors, build the FAISS indexes."""
+def assemble(per_report, passages, dim, store, known_paragraphs=None, paragraph_counts=None):
+    """Concatenate per-report sentence vectors, derive paragraph vectors, build the FAISS indexes.
+
+    known_paragraphs: per report, its paragraph vectors when they are already known (rows of the
+    assembled paragraph index for an unchanged report), else None: computed from its sentences;
+    paragraph_counts: then each report's number of passages.
+    """
     arrays = [v for v in per_report if v is not None and len(v)]
     sent = np.concatenate(arrays, axis=0) if arrays else np.zeros((0, dim), dtype=np.float32)
     owner, first = _sentence_layout(passages)
@@ -360,10 +406,18 @@ def assemble(per_report, passages, dim, store):
             f"{int(first[-1])} sentences of dimension {dim}; run `reportqa index build` to rebuild"
         )
     para = np.zeros((len(passages), dim), dtype=np.float32)
-    if len(sent):
-        para = _paragraph_sums(sent, first)  # every passage has ≥ 1 sentence
-        norms = np.linalg.norm(para, axis=1, keepdims=True)
-        para /= np.maximum(norms, 1e-12)
+    if len(sent) and known_paragraphs is None:
+        para = _normalized(_paragraph_sums(sent, first))  # every passage has ≥ 1 sentence
+    elif len(sent):
+        p0 = 0  # passages are grouped by report, in corpus order
+        for known, count in zip(known_paragraphs, paragraph_counts, strict=True):
+            p1 = p0 + count
+            if known is not None and len(known) == count:
+                para[p0:p1] = known
+            elif p1 > p0:
+                local = first[p0 : p1 + 1] - first[p0]
+                para[p0:p1] = _normalized(_paragraph_sums(sent[first[p0] : first[p1]], local))
+            p0 = p1
     dense, sentence_dense = DenseIndex.build(para), DenseIndex.build(sent)
     return dense.vectors, sentence_dense.vectors, owner, first, dense, sentence_dense
 

@@ -173,12 +173,56 @@ def test_damaged_per_report_vectors_are_caught_by_index_build_or_the_next_change
     assert any("17076" in t for t in checked.encoded), "a verifying build must re-embed the damaged report"
     assert all("龙华" not in t for t in checked.encoded)
 
+    # The next change takes the unchanged reports' vectors from the verified assembled file, not
+    # from their own files: a damaged one waits for `index build` (or for the assembled file to be
+    # damaged too, when everything is re-read).
     _damage(_vectors_of(home, "hengyang"), "truncate")
     other = corpus_dir / "longhua_2019.txt"  # the fixture's copy
     other.write_text(other.read_text(encoding="utf-8").replace("龙华区", "龙华区 "), encoding="utf-8")
     changed = CountingHashEmbedder()
-    open_retriever(corpus_dir, home, changed)
-    assert any("17076" in t for t in changed.encoded), "the next change reads every per-report file"
+    r = open_retriever(corpus_dir, home, changed)
+    assert changed.encoded and all("17076" not in t for t in changed.encoded)  # only Longhua re-embedded
+    assert "17076" in r.ask("调解矛盾纠纷多少件", reports=["hengyang"]).hits[0].text
+    for rel in DENSE_FILES:
+        _damage(home / "index" / "corpus" / rel, "flip")
+    other.write_text(other.read_text(encoding="utf-8").replace("龙华区 ", "龙华区  "), encoding="utf-8")
+    both = CountingHashEmbedder()
+    open_retriever(corpus_dir, home, both)
+    assert any("17076" in t for t in both.encoded), "with the assembled file damaged, every per-report file is read"
+
+
+def test_after_a_change_unchanged_reports_come_from_the_assembled_file_unaltered(corpus_dir, tmp_path):
+    import numpy as np
+
+    from retrieval import indexing
+
+    def hengyang_rows(retriever) -> np.ndarray:
+        manifest = IndexStore(home / "index" / "corpus").read_manifest()
+        start = 0
+        for e in manifest.reports:
+            if e.report_id == "hengyang":
+                return np.array(retriever._index.sentence_vectors[start : start + e.sentences])
+            start += e.sentences
+        raise AssertionError("no hengyang entry")
+
+    home = tmp_path / "home"
+    first = open_retriever(corpus_dir, home, CountingHashEmbedder())
+    q = "全市共调解矛盾纠纷多少件"
+    expected = [h.citation for h in first.ask(q, reports=["hengyang"]).hits]
+    before = hengyang_rows(first)
+    read: list = []
+    real = indexing._load_vectors
+    indexing._load_vectors = lambda *a: (read.append(a), real(*a))[1]
+    try:
+        other = corpus_dir / "longhua_2019.txt"
+        other.write_text(other.read_text(encoding="utf-8") + "\n\n附：本报告另有说明。\n", encoding="utf-8")
+        changed = CountingHashEmbedder()
+        r = open_retriever(corpus_dir, home, changed)
+    finally:
+        indexing._load_vectors = real
+    assert read == [] and changed.encoded and all("17076" not in t for t in changed.encoded)
+    assert len(before) > 50 and np.array_equal(hengyang_rows(r), before)  # the very same vectors
+    assert [h.citation for h in r.ask(q, reports=["hengyang"]).hits] == expected
 
 
 def test_garbage_manifest_rebuilds_everything(corpus_dir, tmp_path):

@@ -123,6 +123,10 @@ def test_two_replicas_over_one_store_answer_an_update_once_and_take_over_a_dead_
         held = dict(update, update_id=9003, message=dict(update["message"], message_id=13))
         assert a.log.claim_update(9003, "live-replica", lease_seconds=60) == "claimed"
         assert _post(b, held) == 503 and len(_replies(tg, chat.id)) == 2
+        # A day later the claims are forgotten (Telegram no longer re-delivers them).
+        from datetime import UTC, datetime, timedelta
+
+        assert a.log.forget_old_updates(now=datetime.now(UTC) + timedelta(hours=25)) == 3
 
 
 def test_a_failing_handler_still_gets_a_200_and_the_chat_goes_on(tg, tmp_path):

@@ -242,14 +242,24 @@ class ReportBot:
         await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _retention_loop(self) -> None:
-        """Hourly: blank expired conversation memory; daily: delete questions past retention."""
+        """Hourly: blank expired conversation memory, forget webhook update claims older than a day;
+        daily: delete questions past retention."""
         hours = 0
         while True:
             if hours % 24 == 0:
                 await self.purge_old_questions()
             await self.expire_conversations()
+            await self.forget_old_updates()
             hours += 1
             await asyncio.sleep(3600)
+
+    async def forget_old_updates(self) -> int:
+        """Update claims past Telegram's re-delivery horizon (a day) are of no use: deleted."""
+        try:
+            return await asyncio.to_thread(self.log.forget_old_updates)
+        except ReportQAError as exc:
+            _LOG.error("forgetting old update claims failed: %s", exc)
+            return 0
 
     async def expire_conversations(self) -> int:
         """Forget the turns of chats idle past REPORTQA_CONVERSATION_MINUTES; errors logged, not raised."""
