@@ -351,6 +351,13 @@ class QuestionLog:
             conn.exec("UPDATE updates SET answered_at = :at WHERE update_id = :id AND owner = :owner",
                       at=_now(), id=update_id, owner=owner)
 
+    def release_update(self, update_id: int, owner: str) -> None:
+        """Give a claimed update back unanswered (its reply could not be sent): the re-delivery that
+        Telegram is asked for is then claimed and answered like a new one."""
+        with self._write() as conn:
+            conn.exec("DELETE FROM updates WHERE update_id = :id AND owner = :owner AND answered_at IS NULL",
+                      id=update_id, owner=owner)
+
     def forget_old_updates(self, now: datetime | None = None) -> int:
         """Delete update claims older than UPDATE_MEMORY_HOURS; returns how many."""
         cutoff = ((now or datetime.now(UTC)) - timedelta(hours=UPDATE_MEMORY_HOURS)).isoformat(timespec="seconds")

@@ -778,7 +778,7 @@ def _run(args: argparse.Namespace, scenarios: list[str], extra: dict[str, str]) 
         for name in scenarios:
             batch += 1
             load = fresh_workload(workload, batch)
-            if name in FAULTS:
+            if name in FAULTS or name in WEBHOOK_FAULTS:
                 results[name] = run_load(r, load, name, args.rate)
             else:
                 sig = signal.SIGTERM if name == "sigterm" else signal.SIGKILL

@@ -329,3 +329,17 @@ def test_json_log_lines_carry_update_hashed_chat_outcome_and_latency(tg, retriev
     assert line["update_id"] == update["update_id"] and line["outcome"] == "answered"
     assert line["latency_ms"] > 0 and len(line["chat"]) == 16 and str(chat.id) not in json.dumps(line)
     assert KNOWN not in json.dumps(line, ensure_ascii=False)  # no question text in log lines
+
+
+def test_a_reply_telegram_refused_has_the_update_delivered_again_and_answered_once(tg, retriever, tmp_path):
+    """Flood control outlasting the bot's own retries: the update gets a 503 (claim released), and
+    Telegram's re-delivery is answered — late, not never, and once."""
+    with WebhookReplica(tg, retriever, tmp_path) as replica:
+        _hook(tg, replica)
+        chat = tg.private_chat(5011)
+        tg.inject("sendMessage", 429, retry_after=1, times=3, when=lambda p: p.get("chat_id") == chat.id)
+        update = tg.send_text(KNOWN, chat)
+        tg.wait_acked(update, timeout=60)
+        assert [s for uid, s, _ in tg.webhook_statuses() if uid == update["update_id"]] == [503, 200]
+        (reply,) = _replies(tg, chat.id)
+        assert "17076" in reply.result["text"]

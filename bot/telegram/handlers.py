@@ -28,7 +28,7 @@ from telegram import (
     Update,
 )
 from telegram.constants import ChatAction, ChatType, ParseMode
-from telegram.error import BadRequest, NetworkError, TelegramError, TimedOut
+from telegram.error import BadRequest, NetworkError, RetryAfter, TelegramError, TimedOut
 from telegram.ext import (
     Application,
     CallbackQueryHandler,
@@ -164,6 +164,9 @@ class ReportBot:
         self._failed_fingerprint: tuple | None = None  # a corpus state whose reload failed: not retried
         self.reloads = 0  # successful corpus reloads (for tests and the log)
         self.metrics = BotMetrics()
+        # Updates whose reply Telegram surely did not take (flood control or a failure before it
+        # arrived, after our own retries): the webhook endpoint has Telegram deliver them again.
+        self.unsent: set[int] = set()
 
     def share_rate_limits(self) -> None:
         """Count each chat's questions in the store, not in this process (webhook replicas: a chat's
@@ -862,6 +865,8 @@ class ReportBot:
         where = f"update {update.update_id}" if isinstance(update, Update) else "background task"
         if isinstance(update, Update):
             self.metrics.outcome("error")
+            if isinstance(err, RetryAfter) or (isinstance(err, NetworkError) and _surely_not_delivered(err)):
+                self.unsent.add(update.update_id)  # the webhook asks Telegram to deliver it again
         if isinstance(err, TelegramError):
             self.metrics.api_error(err)
             _LOG.warning("%s: Telegram API error %s: %s", where, type(err).__name__, redact(str(err)))

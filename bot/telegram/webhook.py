@@ -4,8 +4,11 @@ Why each update is handled *before* the 200: Telegram sends one chat's updates o
 waiting for the previous answer, so replying only after the update was processed keeps every
 chat's order across any number of replicas, and a process that dies mid-update never acknowledged
 it (Telegram delivers it again, possibly elsewhere). A handler error still gets a 200 (it is
-logged): a non-2xx would make Telegram retry it and stall that chat. 503 means "not now": before
-the bot is ready, while the store is unreachable, or while another live process holds the update.
+logged): a non-2xx would make Telegram retry it and stall that chat — except when the reply surely
+never reached Telegram (flood control, or a failure before the request arrived, after the bot's own
+retries): then the claim is released and a 503 has Telegram deliver the update again, so the
+question is answered late rather than never. 503 also means "not now": before the bot is ready,
+while the store is unreachable, or while another live process holds the update.
 
 Exactly once across replicas: an update is claimed in the shared store by its id with a lease
 (`QuestionLog.claim_update`) and marked answered once handled. A re-delivered answered update gets a
@@ -118,6 +121,13 @@ def _update_endpoint(
         finally:
             renewing.cancel()
             bot.metrics.in_progress.dec()
+        if update.update_id in bot.unsent:  # the reply surely never reached the chat: have Telegram retry
+            bot.unsent.discard(update.update_id)
+            try:
+                await asyncio.to_thread(log.release_update, update.update_id, serving.owner)
+            except QuestionLogError as exc:  # the lease runs out instead: retried a little later
+                _LOG.warning("update %d: claim not released: %s", update.update_id, exc)
+            return Response(status_code=503, headers={"Retry-After": HELD_RETRY_AFTER})
         try:
             await asyncio.to_thread(log.finish_update, update.update_id, serving.owner)
         except QuestionLogError as exc:  # answered, but a re-delivery may be answered again
