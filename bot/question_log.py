@@ -23,7 +23,6 @@ without the bot running (docs/SECURITY.md):
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import hmac
 import json
@@ -39,6 +38,7 @@ from pathlib import Path
 
 from retrieval.answer import Answer
 from retrieval.errors import ReportQAError
+from retrieval.index_store import exclusive_lock
 
 LOG_DIR = "telegram"
 DB_FILE = "questions.sqlite3"
@@ -187,7 +187,9 @@ class QuestionLog:
             cur.close()
 
         log = cls(engine, salt, path, str(path))
-        with _file_lock(folder / ".migrate.lock"):  # two processes starting at once migrate one after the other
+        lock = folder / ".migrate.lock"
+        with exclusive_lock(lock, lambda e: QuestionLogError(f"cannot create {lock}: {e.strerror}")):
+            # two processes starting at once migrate in turn
             log._migrate()
         return log
 
@@ -471,19 +473,6 @@ def _reason(exc: BaseException) -> str:
     inner = getattr(exc, "orig", None) or exc
     first = str(inner).strip().splitlines()[0] if str(inner).strip() else type(inner).__name__
     return first[:300]
-
-
-@contextlib.contextmanager
-def _file_lock(path: Path) -> Iterator[None]:
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
-    except OSError as exc:
-        raise QuestionLogError(f"cannot create {path}: {exc.strerror}") from exc
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
 
 
 def _adopt_legacy(conn, tables: set[str]) -> str:

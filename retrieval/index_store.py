@@ -80,6 +80,22 @@ def unseal(raw: bytes) -> bytes | None:
     return payload if hashlib.sha256(payload).hexdigest().encode() == digest else None
 
 
+@contextlib.contextmanager
+def exclusive_lock(path: Path, failed: Callable[[OSError], Exception], mode: int = 0o600) -> Iterator[None]:
+    """Hold an exclusive flock on `path` (created if missing) for the block: processes sharing a
+    directory take turns (index builds, model builds, store migrations). A lock file that cannot be
+    created raises `failed(error)`, the caller's one-line error."""
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, mode)
+    except OSError as exc:
+        raise failed(exc) from exc
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
 def file_sha256(path: Path) -> str:
     """SHA-256 of a file, hashed from a memory map in one call: no GIL held throughout, so another
     thread (the BM25 rebuild) runs on meanwhile; chunked reads would hand the GIL back and forth a
@@ -216,14 +232,12 @@ class IndexStore:
     @contextlib.contextmanager
     def build_lock(self) -> Iterator[None]:
         """One builder at a time per index directory (a second process waits, then reuses the work)."""
-        self.root.mkdir(parents=True, exist_ok=True)
+        def failed(e: OSError) -> IndexStoreError:
+            return IndexStoreError(f"{self.root}: cannot create index directory ({e.strerror})")
+
         try:
-            fd = os.open(self.root / ".build.lock", os.O_RDWR | os.O_CREAT, 0o600)
+            self.root.mkdir(parents=True, exist_ok=True)
         except OSError as e:
-            raise IndexStoreError(f"{self.root}: cannot create index directory ({e.strerror})") from e
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            raise failed(e) from e
+        with exclusive_lock(self.root / ".build.lock", failed):
             yield
-        finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-            os.close(fd)

@@ -8,7 +8,6 @@ package, or a name already in the local Hugging Face cache. Nothing is ever down
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import importlib
 import os
 import sys
@@ -18,6 +17,7 @@ from pathlib import Path
 
 from retrieval.config import DEFAULT_MODEL, Settings
 from retrieval.errors import ModelError
+from retrieval.index_store import exclusive_lock
 
 DEFAULT_DIR_NAME = DEFAULT_MODEL  # the built directory's name under models_dir
 FINGERPRINT_CACHE = "fingerprints.json"
@@ -155,13 +155,13 @@ def _sizes_match(directory: Path, sizes: dict[str, int]) -> bool:
 @contextlib.contextmanager
 def _exclusive_lock(lock_path: Path) -> Iterator[None]:
     """Serialise builds across processes sharing one data directory."""
+
+    def failed(e: OSError) -> ModelError:
+        return ModelError(f"cannot create the model directory {lock_path.parent}: {e.strerror or e}")
+
     try:
         lock_path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
     except OSError as e:
-        raise ModelError(f"cannot create the model directory {lock_path.parent}: {e.strerror or e}") from None
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        raise failed(e) from None
+    with exclusive_lock(lock_path, failed, 0o644):
         yield
-    finally:
-        os.close(fd)
