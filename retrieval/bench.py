@@ -7,8 +7,10 @@ For the seed corpus (and with --full, for the seed plus every report in ../share
 - warm query latency p50/p95, in process, over the dev questions (hybrid mode);
 - cold start: a fresh `reportqa ask` process, index already built, start to printed answer, and
   that process's peak RSS (what serving costs);
-- at full scale also: whether questions about Hengyang still land in the Hengyang report, and the
-  recall@10 of an HNSW index against exact search over the same vectors.
+- at full scale also: whether questions about Hengyang still land in the Hengyang report, the
+  recall@10 of an HNSW index against exact search over the same vectors, and a report added to and
+  removed from the library (`reports add` / `reports remove`, each followed by the next `ask`, as
+  new processes: what staff wait for).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ DEV_QUESTIONS = REPO_ROOT / "corpus" / "eval" / "hengyang-dev.jsonl"
 LIBRARY_QUESTIONS = REPO_ROOT / "corpus" / "eval" / "library-dev.jsonl"
 DIALOGUES = REPO_ROOT / "corpus" / "eval" / "dialogues-dev.jsonl"
 SEED_REPORT = "hengyang-2019-fazhi"
+ADDED_REPORT = REPO_ROOT / "tests" / "fixtures" / "published" / "pingshan-2019.pdf"  # 27 pages, not in the library
 
 
 COLD_RUNS = 3  # cold asks per corpus; the median is reported
@@ -56,6 +59,8 @@ class CorpusBench:
     first_ask_seconds: float = 0.0  # the first ask after the build: it also fills the parse cache
     cold_ask_runs: list[float] = field(default_factory=list)
     build_peak_rss_mb: float = 0.0  # peak RSS of the `reportqa index build` process
+    add_ask_seconds: float = 0.0  # full only: `reports add` a 27-page PDF, then the next `ask`
+    remove_ask_seconds: float = 0.0  # full only: `reports remove` it again, then the next `ask`
     extra: dict = field(default_factory=dict)
 
 
@@ -88,6 +93,9 @@ class BenchReport:
             lines.append(f"    cold ask s: median of {runs}; the first ask after the build (fills the parse "
                          f"cache): {r.first_ask_seconds:.2f}")
             lines.append(f"    peak RSS of `reportqa index build` (from nothing): {r.build_peak_rss_mb:.0f} MB")
+            if r.add_ask_seconds:
+                lines.append(f"    add a 27-page PDF + next ask: {r.add_ask_seconds:.1f} s; remove it + next ask: "
+                             f"{r.remove_ask_seconds:.1f} s")
             for k, v in r.extra.items():
                 lines.append(f"    {k}: {v}")
         lines.append(f"peak RSS of the bench process (both index builds, then the queries): {self.peak_rss_mb:.0f} MB")
@@ -97,7 +105,7 @@ class BenchReport:
 
 
 _MEDIAN_FIELDS = ("build_seconds", "query_p50_ms", "query_p95_ms", "cold_ask_seconds", "cold_ask_rss_mb",
-                  "index_mb", "first_ask_seconds", "build_peak_rss_mb")
+                  "index_mb", "first_ask_seconds", "build_peak_rss_mb", "add_ask_seconds", "remove_ask_seconds")
 
 
 def median_of(reports: list[BenchReport]) -> BenchReport:
@@ -157,6 +165,26 @@ def _child(settings: Settings, *args: str) -> tuple[float, float]:
 def _cold_ask(settings: Settings, question: str) -> tuple[float, float]:
     """A fresh `reportqa ask`: seconds from process start to printed answer, and its peak RSS in MB."""
     return _child(settings, "ask", question)
+
+
+def add_and_remove(settings: Settings, question: str = "2019年衡阳市调解了多少矛盾纠纷") -> tuple[float, float]:
+    """Seconds of `reports add ADDED_REPORT` + the next `ask`, and of `reports remove` + the next `ask`,
+    over the built library. The first corpus directory (where `reports add` writes) is a temporary
+    copy, so the repository's corpus is never touched."""
+    first = Path(settings.corpus_dirs[0])
+    with tempfile.TemporaryDirectory(prefix="reportqa-bench-add-") as tmp:
+        copy = Path(tmp) / first.name
+        shutil.copytree(first, copy, ignore=shutil.ignore_patterns(".*"))
+        library = replace(settings, corpus_dirs=(copy, *settings.corpus_dirs[1:]))
+        _child(library, "ask", question)  # the copy's paths are new to the index: noted once, not timed
+        add = _child(library, "reports", "add", str(ADDED_REPORT), "--id", "bench-added")[0]
+        add += _child(library, "ask", question)[0]
+        listed = "bench-added" in (copy / "reports.toml").read_text(encoding="utf-8")
+        remove = _child(library, "reports", "remove", "bench-added")[0]
+        remove += _child(library, "ask", question)[0]
+        if not listed or "bench-added" in (copy / "reports.toml").read_text(encoding="utf-8"):
+            raise InputError(f"bench: adding or removing {ADDED_REPORT.name} did not change {copy / 'reports.toml'}")
+    return add, remove
 
 
 def bench_corpus(name: str, settings: Settings, *, skip_invalid: bool = False) -> tuple[CorpusBench, object]:
@@ -340,6 +368,8 @@ def run_bench(settings: Settings | None = None, full_corpora: bool = False, keep
             row.extra.update(library_latency(retriever))
             row.extra.update(dialogue_latency(retriever))
             row.extra.update(hnsw_recall(retriever))
+            del retriever
+            row.add_ask_seconds, row.remove_ask_seconds = add_and_remove(full)
             report.rows.append(row)
     report.peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     report.load_after = os.getloadavg()

@@ -19,7 +19,6 @@ directory with a manifest of SHA-256 checksums so a truncated or altered file is
 
 from __future__ import annotations
 
-import bisect
 import hashlib
 import json
 import os
@@ -34,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
+from retrieval.bm25 import Postings, bm25s_postings, lucene_postings, restricted
 from retrieval.errors import IndexStoreError
 from retrieval.normalize import fold_for_match
 
@@ -50,7 +50,8 @@ DEFAULT_METHOD = "lucene"
 # Bump when tokenization changes: an index built with other tokens must be rebuilt, not trusted.
 TOKENIZER_VERSION = 2
 MANIFEST_NAME = "lexical.json"
-MANIFEST_FORMAT = 2  # 2: own posting files (sorted vocabulary), loaded without bm25s
+MANIFEST_FORMAT = 3  # 2: own posting files (sorted vocabulary), loaded without bm25s; 3: + term counts, groups
+READABLE_FORMATS = (2, 3)
 
 _HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f"
 _TOKEN_RE = re.compile(
@@ -154,58 +155,8 @@ def _sha256(path: Path) -> str:
 
 
 POSTING_FILES = ("indptr.npy", "indices.npy", "data.npy")
+COUNT_FILES = ("tf.npy", "lengths.npy")  # format 3: raw counts, so `restricted_to` needs no re-tokenizing
 VOCAB_FILE = "vocab.txt"
-
-
-@dataclass(frozen=True)
-class Postings:
-    """BM25 score of every (token, document) pair, one row per token (compressed sparse rows).
-
-    Token ids are positions in `tokens`, which is sorted, so a token is found by bisection and a
-    loaded index needs no 166k-entry dict (that costs 45–150 ms at start-up; the arrays are mmapped).
-    """
-
-    tokens: list[str]  # sorted, unique
-    indptr: np.ndarray  # int64, len(tokens) + 1
-    indices: np.ndarray  # int32 document ids
-    data: np.ndarray  # float32 scores
-
-    def token_id(self, token: str) -> int | None:
-        i = bisect.bisect_left(self.tokens, token)
-        return i if i < len(self.tokens) and self.tokens[i] == token else None
-
-
-def _lucene_postings(tokens: list[str], ids: np.ndarray, offsets: np.ndarray, k1: float, b: float) -> Postings:
-    """Lucene BM25 (idf = ln(1 + (N − df + 0.5)/(df + 0.5)), tf part tf/(tf + k1·(1 − b + b·dl/avgdl)))
-    of every (token, document) pair, in bm25s's precision: idf in float32, the product in float64."""
-    n_docs = len(offsets) - 1
-    lengths = np.diff(offsets)
-    doc_of = np.repeat(np.arange(n_docs, dtype=np.int64), lengths)
-    pairs, tf = np.unique(ids * n_docs + doc_of, return_counts=True)  # sorted: by token, then document
-    term, doc = np.divmod(pairs, n_docs)
-    df = np.bincount(term, minlength=len(tokens))
-    idf = np.log(1 + (n_docs - df + 0.5) / (df + 0.5)).astype(np.float32)
-    tf = tf.astype(np.float32)
-    avg = lengths.mean()
-    tfc = tf / (k1 * ((1 - b) + b * lengths[doc] / avg) + tf)
-    indptr = np.zeros(len(tokens) + 1, dtype=np.int64)
-    np.cumsum(df, out=indptr[1:])
-    return Postings(tokens, indptr, doc.astype(np.int32), (idf[term].astype(np.float64) * tfc).astype(np.float32))
-
-
-def _bm25s_postings(tokens: list[str], ids: np.ndarray, offsets: np.ndarray, k1: float, b: float,
-                    method: str) -> Postings:
-    import bm25s
-    from bm25s.tokenization import Tokenized
-
-    docs = [ids[offsets[i] : offsets[i + 1]].tolist() for i in range(len(offsets) - 1)]
-    bm25 = bm25s.BM25(k1=k1, b=b, method=method)
-    bm25.index(Tokenized(ids=docs, vocab={t: i for i, t in enumerate(tokens)}), show_progress=False)
-    matrix = bm25.scores  # bm25s adds "" to the vocabulary dict, without a row
-    if len(matrix["indptr"]) != len(tokens) + 1:
-        raise ValueError("bm25s returned postings for another vocabulary")
-    return Postings(tokens, np.asarray(matrix["indptr"], dtype=np.int64),
-                    np.asarray(matrix["indices"], dtype=np.int32), np.asarray(matrix["data"], dtype=np.float32))
 
 
 @dataclass
@@ -218,6 +169,9 @@ class LexicalIndex:
     b: float
     method: str
     _postings: Postings | None = field(repr=False)  # None when no document has a token
+    # Consecutive runs of documents by what they came from (a report's token key, its document
+    # count), so the index can be cut down to fewer reports (`restricted_to`); () when unknown.
+    groups: tuple[tuple[str, int], ...] = ()
 
     @classmethod
     def build(
@@ -229,10 +183,12 @@ class LexicalIndex:
         b: float = DEFAULT_B,
         method: str = DEFAULT_METHOD,
         tokens: Sequence[list[str]] | None = None,
+        groups: Sequence[tuple[str, int]] = (),
     ) -> LexicalIndex:
         """Tokenize and index `texts` (paragraphs); id i in search results is texts[i].
 
-        tokens: `tokenize(text, scheme)` of every text, already known (a cache of unchanged reports).
+        tokens: `tokenize(text, scheme)` of every text, already known (a cache of unchanged reports);
+        groups: see `LexicalIndex.groups`.
         See `build_from_ids` for how the scores are computed.
         """
         corpus_tokens = list(tokens) if tokens is not None else [tokenize(text, scheme) for text in texts]
@@ -243,7 +199,7 @@ class LexicalIndex:
         offsets = np.zeros(len(docs) + 1, dtype=np.int64)
         np.cumsum([len(d) for d in docs], out=offsets[1:])
         ids = np.fromiter((i for d in docs for i in d), dtype=np.int64, count=int(offsets[-1]))
-        return cls.build_from_ids(list(vocab), ids, offsets, scheme=scheme, k1=k1, b=b, method=method)
+        return cls.build_from_ids(list(vocab), ids, offsets, scheme=scheme, k1=k1, b=b, method=method, groups=groups)
 
     @classmethod
     def build_from_ids(
@@ -256,27 +212,63 @@ class LexicalIndex:
         k1: float = DEFAULT_K1,
         b: float = DEFAULT_B,
         method: str = DEFAULT_METHOD,
+        groups: Sequence[tuple[str, int]] = (),
     ) -> LexicalIndex:
         """Index documents given as token ids into `vocab` (distinct tokens of `scheme`): document i
-        holds ids[offsets[i]:offsets[i + 1]].
+        holds ids[offsets[i]:offsets[i + 1]]. groups: see `LexicalIndex.groups`.
 
         The default Lucene BM25 is computed here with numpy, to the same numbers as bm25s (a test
         compares them): bm25s wants Python lists of ids and counts per document in Python, 2–3× the
         time on a 150-report library. The other variants (for `scripts/bench_lexical.py`) go to bm25s.
         """
         n_docs = len(offsets) - 1
+        groups = tuple((str(key), int(n)) for key, n in groups)
+        if groups and sum(n for _, n in groups) != n_docs:
+            raise ValueError(f"groups hold {sum(n for _, n in groups)} documents, not {n_docs}")
         if len(ids) == 0:
-            return cls(n_docs=n_docs, scheme=scheme, k1=k1, b=b, method=method, _postings=None)
+            return cls(n_docs=n_docs, scheme=scheme, k1=k1, b=b, method=method, _postings=None, groups=groups)
         tokens = sorted(vocab)
         sorted_ids = np.asarray(ids, dtype=np.int64)
         if tokens != list(vocab):  # Postings want ids in sorted-token order
             position = {t: i for i, t in enumerate(tokens)}.__getitem__
             sorted_ids = np.fromiter(map(position, vocab), dtype=np.int64, count=len(vocab))[sorted_ids]
         if method == "lucene":
-            postings = _lucene_postings(tokens, sorted_ids, np.asarray(offsets, dtype=np.int64), k1, b)
+            postings = lucene_postings(tokens, sorted_ids, np.asarray(offsets, dtype=np.int64), k1, b)
         else:
-            postings = _bm25s_postings(tokens, sorted_ids, offsets, k1, b, method)
-        return cls(n_docs=n_docs, scheme=scheme, k1=k1, b=b, method=method, _postings=postings)
+            postings = bm25s_postings(tokens, sorted_ids, offsets, k1, b, method)
+        return cls(n_docs=n_docs, scheme=scheme, k1=k1, b=b, method=method, _postings=postings, groups=groups)
+
+    def restricted_to(self, keys: Sequence[str]) -> LexicalIndex | None:
+        """The index of only the groups named by `keys` (in this index's order, each at most as often
+        as here) — as `build_from_ids` would give it from their tokens: after reports were removed from
+        a library, no report is read or tokenized again. None when that cannot be done (`keys` is not
+        a sub-sequence of the groups, no groups or term counts are known); then rebuild."""
+        if not self.groups:
+            return None
+        keep = np.zeros(self.n_docs, dtype=bool)
+        kept: list[tuple[str, int]] = []
+        start = 0
+        for key, n in self.groups:
+            if len(kept) < len(keys) and keys[len(kept)] == key:
+                keep[start : start + n] = True
+                kept.append((key, n))
+            start += n
+        if len(kept) != len(keys):
+            return None
+        groups = tuple(kept)
+        n_docs = int(keep.sum())
+        if self._postings is None or n_docs == 0:
+            return LexicalIndex(n_docs=n_docs, scheme=self.scheme, k1=self.k1, b=self.b, method=self.method,
+                                _postings=None, groups=groups)
+        if self.method != "lucene":
+            return None
+        postings = restricted(self._postings, keep, self.k1, self.b)
+        if postings is None:
+            return None
+        if len(postings.indices) == 0:
+            postings = None
+        return LexicalIndex(n_docs=n_docs, scheme=self.scheme, k1=self.k1, b=self.b, method=self.method,
+                            _postings=postings, groups=groups)
 
     def __len__(self) -> int:
         return self.n_docs
@@ -355,6 +347,9 @@ class LexicalIndex:
                     p = self._postings
                     for name, array in zip(POSTING_FILES, (p.indptr, p.indices, p.data), strict=True):
                         np.save(staging / name, array, allow_pickle=False)
+                    if p.tf is not None and p.lengths is not None:
+                        for name, array in zip(COUNT_FILES, (p.tf, p.lengths), strict=True):
+                            np.save(staging / name, array, allow_pickle=False)
                     # No token holds a line break (tokens are runs of letters, digits or a quoted name ≤ 60).
                     (staging / VOCAB_FILE).write_text("\n".join(p.tokens), encoding="utf-8")
                 files = {p.name: _sha256(p) for p in sorted(staging.iterdir()) if p.is_file()}
@@ -370,6 +365,7 @@ class LexicalIndex:
                     "b": self.b,
                     "method": self.method,
                     "files": files,
+                    "groups": [list(g) for g in self.groups],
                 }
                 manifest_path = staging / MANIFEST_NAME
                 manifest_path.write_text(json.dumps(manifest, indent=1), encoding="utf-8")
@@ -391,6 +387,7 @@ class LexicalIndex:
         """
         source = Path(directory)
         manifest = _read_manifest(source)
+        groups = tuple((key, n) for key, n in manifest.get("groups", []))
         for name, digest in manifest["files"].items():
             path = source / name
             if not path.is_file():
@@ -405,7 +402,7 @@ class LexicalIndex:
                 raise IndexStoreError(f"cannot read lexical index file {path}: {reason}") from exc
         postings = None
         if manifest["files"]:
-            if set(manifest["files"]) != {*POSTING_FILES, VOCAB_FILE}:
+            if set(manifest["files"]) not in ({*POSTING_FILES, VOCAB_FILE}, {*POSTING_FILES, *COUNT_FILES, VOCAB_FILE}):
                 raise IndexStoreError(f"lexical index in {source} lists other files; rebuild the index")
             try:
                 indptr, indices, data = (np.load(source / name, mmap_mode="r", allow_pickle=False)
@@ -421,7 +418,18 @@ class LexicalIndex:
                 or indices.dtype != np.int32 or data.dtype != np.float32 or indptr.dtype != np.int64
             ):
                 raise IndexStoreError(f"lexical index in {source} is inconsistent; rebuild the index")
-            postings = Postings(tokens, indptr, indices, data)
+            tf = lengths = None
+            if COUNT_FILES[0] in manifest["files"]:
+                try:
+                    tf, lengths = (np.load(source / name, mmap_mode="r", allow_pickle=False) for name in COUNT_FILES)
+                except (OSError, ValueError) as exc:
+                    raise IndexStoreError(f"cannot load the lexical index in {source}: {exc}") from exc
+                if (
+                    tf.shape != indices.shape or tf.dtype not in (np.uint16, np.int32)
+                    or lengths.shape != (n_docs,) or lengths.dtype != np.int64
+                ):
+                    raise IndexStoreError(f"lexical index in {source} is inconsistent; rebuild the index")
+            postings = Postings(tokens, indptr, indices, data, tf, lengths)
         return cls(
             n_docs=manifest["n_docs"],
             scheme=manifest["scheme"],
@@ -429,6 +437,7 @@ class LexicalIndex:
             b=manifest["b"],
             method=manifest["method"],
             _postings=postings,
+            groups=groups,
         )
 
 
@@ -456,7 +465,13 @@ def _read_manifest(source: Path) -> dict:
         not isinstance(manifest.get(key), kind) for key, kind in expected.items()
     ):
         raise IndexStoreError(f"lexical index manifest {path} is malformed; rebuild the index")
-    if manifest["format"] != MANIFEST_FORMAT or manifest["tokenizer_version"] != TOKENIZER_VERSION:
+    groups = manifest.get("groups", [])
+    if not isinstance(groups, list) or any(
+        not (isinstance(g, list) and len(g) == 2 and isinstance(g[0], str) and isinstance(g[1], int) and g[1] >= 0)
+        for g in groups
+    ) or (groups and sum(g[1] for g in groups) != manifest.get("n_docs")):
+        raise IndexStoreError(f"lexical index manifest {path} is malformed; rebuild the index")
+    if manifest["format"] not in READABLE_FORMATS or manifest["tokenizer_version"] != TOKENIZER_VERSION:
         raise IndexStoreError(f"lexical index in {source} was built by another version; rebuild the index")
     if manifest["n_docs"] < 0 or manifest["scheme"] not in SCHEMES:
         raise IndexStoreError(f"lexical index in {source} uses unknown tokenizer {manifest['scheme']!r}")

@@ -313,6 +313,32 @@ def test_lexical_tokens_are_cached_per_report_and_a_damaged_cache_file_is_retoke
     assert len(list(token_dir.glob("*.npz"))) == 1
 
 
+def test_removing_a_report_cuts_the_bm25_index_down_without_tokenizing_and_adding_one_rebuilds_it(
+    corpus_dir, tmp_path, monkeypatch: pytest.MonkeyPatch
+):
+    from retrieval import lexical as lexical_module
+    from retrieval.lexical import LexicalIndex
+
+    home = tmp_path / "home"
+    open_retriever(corpus_dir, home, CountingHashEmbedder())
+    calls: list[str] = []
+    real = lexical_module.tokenize
+    monkeypatch.setattr("retrieval.indexing.tokenize", lambda text, scheme="bigram": calls.append(text) or real(text))
+
+    (corpus_dir / "longhua_2019.txt").unlink()
+    after_remove = open_retriever(corpus_dir, home, CountingHashEmbedder())
+    assert calls == []  # cut down from the saved index, no report tokenized
+    fresh = LexicalIndex.build([p.indexed_text for p in after_remove._passages])
+    assert _postings(after_remove._index.lexical) == _postings(fresh)
+    assert after_remove.ask("调解矛盾纠纷多少件", mode="lexical").hits[0].section_id == "7.1"
+
+    shutil.copy(LONGHUA_FILE, corpus_dir / "longhua_2019.txt")  # added back: computed from tokens again
+    after_add = open_retriever(corpus_dir, home, CountingHashEmbedder())
+    assert 0 < len(calls) < len(after_add._passages)  # only the new report tokenized
+    assert _postings(after_add._index.lexical) == _postings(
+        LexicalIndex.build([p.indexed_text for p in after_add._passages]))
+
+
 def test_a_loaded_corpus_holds_no_reference_cycles(corpus_dir, tmp_path):
     """Retriever.open freezes the loaded corpus out of the cyclic collector; that is only safe (a
     replaced retriever is still freed) while reports and passages form no reference cycles."""

@@ -268,7 +268,7 @@ def test_cmrc2018_dev_passage_recall(shared_dir):
 
 def test_lucene_postings_computed_here_equal_bm25s():
     """The default BM25 is computed with numpy (fast rebuilds); it must give bm25s's numbers."""
-    from retrieval.lexical import _bm25s_postings, _lucene_postings
+    from retrieval.bm25 import bm25s_postings, lucene_postings
 
     texts = SEED_PARAGRAPHS + ["", "调解 调解 调解 17076", "法律顾问"]
     index = LexicalIndex.build(texts)
@@ -276,10 +276,83 @@ def test_lucene_postings_computed_here_equal_bm25s():
     flat = [mine.token_id(t) for text in texts for t in tokenize(text)]
     offsets = np.cumsum([0] + [len(tokenize(text)) for text in texts])
     ids = np.array(flat, dtype=np.int64)
-    assert _lucene_postings(mine.tokens, ids, offsets, 1.2, 0.5).data.tolist() == mine.data.tolist()
-    reference = _bm25s_postings(mine.tokens, ids, offsets, 1.2, 0.5, "lucene")
+    assert lucene_postings(mine.tokens, ids, offsets, 1.2, 0.5).data.tolist() == mine.data.tolist()
+    reference = bm25s_postings(mine.tokens, ids, offsets, 1.2, 0.5, "lucene")
     assert mine.tokens == sorted(set(mine.tokens)) and len(mine.tokens) > 100
     np.testing.assert_array_equal(mine.indptr, reference.indptr)
     np.testing.assert_array_equal(mine.indices, reference.indices)
     np.testing.assert_allclose(mine.data, reference.data, rtol=1e-6)
     assert index.document_frequency("调解") == sum("调解" in t for t in texts)
+
+
+# --- cutting an index down to fewer reports -------------------------------------------------
+
+
+def _arrays(index: LexicalIndex):
+    p = index._postings
+    return p.tokens, p.indptr.tolist(), p.indices.tolist(), p.data.tolist(), p.tf.tolist(), p.lengths.tolist()
+
+
+GROUP_TEXTS = {
+    "a": SEED_PARAGRAPHS[:40],
+    "b": SEED_PARAGRAPHS[40:90] + ["调解 调解 调解 17076"],
+    "c": SEED_PARAGRAPHS[90:],
+    "d": ["只在这一份报告里出现的词：坪山公证处", "法律顾问"],
+}
+
+
+def _grouped(keys):
+    texts = [t for k in keys for t in GROUP_TEXTS[k]]
+    return LexicalIndex.build(texts, groups=[(k, len(GROUP_TEXTS[k])) for k in keys])
+
+
+@pytest.mark.parametrize("kept", [["a", "c", "d"], ["b", "c", "d"], ["a", "b", "c"], ["d"], ["a", "b", "c", "d"]])
+def test_removing_reports_gives_exactly_the_index_built_from_the_rest(kept, tmp_path):
+    """What `reports remove` relies on: the cut-down index is the one a rebuild gives, to the bit
+    (vocabulary, postings, BM25 scores — N, df and the mean length are the remaining reports')."""
+    full = _grouped(["a", "b", "c", "d"])
+    full.save(tmp_path / "lexical")
+    cut = LexicalIndex.load(tmp_path / "lexical").restricted_to(kept)
+    rebuilt = _grouped(kept)
+    assert cut is not None and cut.groups == rebuilt.groups and len(cut) == len(rebuilt)
+    assert _arrays(cut) == _arrays(rebuilt)
+    if "d" not in kept:
+        assert not cut.has_token("坪山")  # a token only the removed report had leaves the vocabulary
+    ids, scores = cut.search("调解矛盾纠纷", 5)
+    expected_ids, expected_scores = rebuilt.search("调解矛盾纠纷", 5)
+    assert ids.tolist() == expected_ids.tolist() and scores.tolist() == expected_scores.tolist()
+
+
+def test_an_index_is_not_cut_to_reports_it_does_not_hold_in_that_order(tmp_path):
+    full = _grouped(["a", "b", "c"])
+    assert full.restricted_to(["b", "a"]) is None  # another order
+    assert full.restricted_to(["a", "x"]) is None  # a report it never indexed (added: rebuild)
+    assert full.restricted_to(["a", "a"]) is None
+    assert LexicalIndex.build(SEED_PARAGRAPHS).restricted_to([]) is None  # no groups known
+    assert len(full.restricted_to([])) == 0
+
+
+def test_an_index_saved_without_term_counts_still_loads_and_serves(seed_index, tmp_path):
+    """Format 2 (before counts and groups were kept) is read as before; it is rebuilt, not cut."""
+    directory = _saved(seed_index, tmp_path)
+    manifest = json.loads((directory / MANIFEST_NAME).read_text())
+    for name in ("tf.npy", "lengths.npy"):
+        (directory / name).unlink()
+        del manifest["files"][name]
+    del manifest["groups"]
+    manifest["format"] = 2
+    (directory / MANIFEST_NAME).write_text(json.dumps(manifest))
+    loaded = LexicalIndex.load(directory)
+    assert loaded.search("17076", 3)[0].tolist() == seed_index.search("17076", 3)[0].tolist()
+    assert loaded.restricted_to([]) is None
+
+
+def test_groups_that_do_not_add_up_are_refused(tmp_path):
+    with pytest.raises(ValueError, match="groups hold"):
+        LexicalIndex.build(["调解", "复议"], groups=[("a", 1)])
+    directory = _saved(_grouped(["a", "b"]), tmp_path)
+    manifest = json.loads((directory / MANIFEST_NAME).read_text())
+    manifest["groups"][0][1] += 1
+    (directory / MANIFEST_NAME).write_text(json.dumps(manifest))
+    with pytest.raises(IndexStoreError, match="malformed"):
+        LexicalIndex.load(directory)
