@@ -411,6 +411,17 @@ def _http_status(url: str) -> int | None:
         return None
 
 
+def _metrics_text(listen: str) -> str:
+    """The reportqa_* series of a bot's /metrics (without the *_created timestamps), indented."""
+    import urllib.request
+
+    with urllib.request.build_opener(urllib.request.ProxyHandler({})).open(f"http://{listen}/metrics", timeout=5) as r:
+        text = r.read().decode()
+    keep = [line for line in text.splitlines()
+            if line.startswith("reportqa_") and "_created" not in line]
+    return "\n".join("    " + line for line in keep)
+
+
 def _free_ports(n: int) -> list[int]:
     import socket
 
@@ -730,6 +741,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--postgres", action="store_true",
                         help="the store on a throwaway PostgreSQL server (Debian's binaries) instead of SQLite")
+    parser.add_argument("--metrics", action="store_true",
+                        help="print each bot process's /metrics (reportqa_* series) after the last scenario")
     args = parser.parse_args(argv)
     scenarios = args.scenario or [s for s in SCENARIOS if args.webhook or s not in WEBHOOK_FAULTS]
     if not args.webhook and any(s in WEBHOOK_FAULTS for s in scenarios):
@@ -737,6 +750,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     extra = {"TELEGRAM_MAX_MESSAGES_PER_SECOND": f"{args.max_messages_per_second:g}"}
     if args.concurrency:
         extra["REPORTQA_BOT_CONCURRENCY"] = str(args.concurrency)
+    if args.metrics and not args.webhook:  # webhook replicas serve /metrics on their own port
+        extra["REPORTQA_METRICS_LISTEN"] = f"127.0.0.1:{_free_ports(1)[0]}"
     server = None
     if args.postgres:
         from postgres_server import PostgresServer, find_bindir
@@ -784,6 +799,10 @@ def _run(args: argparse.Namespace, scenarios: list[str], extra: dict[str, str]) 
                 sig = signal.SIGTERM if name == "sigterm" else signal.SIGKILL
                 results[name] = run_interrupted(r, load, sig)
             print(f"… {name}: {results[name].answered}/{results[name].sent} answered", file=sys.stderr)
+        if args.metrics:
+            listeners = [f"127.0.0.1:{p}" for p in r.ports] or [extra["REPORTQA_METRICS_LISTEN"]]
+            for n, where in enumerate(listeners, 1):
+                notes.append(f"/metrics of bot process {n} after the run:\n" + _metrics_text(where))
         codes = [run.stop(signal.SIGTERM) for run in (r.replicas.values() if r.ports else [r.runs[-1]])]
         notes.append(f"final SIGTERM: exit code {', '.join(map(str, codes))}")
         notes.extend(search_leaks(r, [c for b in range(1, batch + 1) for c in fresh_workload(workload, b)]).describe())

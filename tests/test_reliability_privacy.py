@@ -25,8 +25,9 @@ from telegram.error import BadRequest, NetworkError, TimedOut
 from bot.question_log import LOG_DIR, QuestionLog, QuestionLogError
 from bot.telegram.app import run_bot
 from bot.telegram.flow import UpdateBacklog
-from bot.telegram.handlers import ReportBot, _surely_not_delivered
+from bot.telegram.handlers import ReportBot
 from bot.telegram.redaction import RedactingFilter
+from bot.telegram.sending import surely_not_delivered
 from bot.telegram.settings import BotConfigError, BotOptions, options_from_env
 from retrieval.answer import Answer
 from retrieval.config import Settings
@@ -196,7 +197,7 @@ def _network_error(cls, cause: Exception) -> NetworkError:
     ids=["connect", "dropped", "5xx", "pool-timeout", "connect-timeout", "read-timeout", "write-timeout", "400"],
 )
 def test_only_failures_that_cannot_have_delivered_are_retried(error, retry):
-    assert _surely_not_delivered(error) is retry
+    assert surely_not_delivered(error) is retry
 
 
 class StubRetriever:

@@ -1,19 +1,18 @@
 """The bot's behaviour, whatever delivers the updates (long polling or a webhook): commands, questions,
-buttons, inline queries, replies with retries, background jobs (corpus reload, log retention).
+buttons, inline queries. How replies are sent: `bot.telegram.sending`; background jobs (corpus
+reload, retention): `bot.telegram.upkeep`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import contextvars
 import hashlib
 import logging
 import re
 import time
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from telegram import (
@@ -21,14 +20,12 @@ from telegram import (
     CallbackQuery,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
-    LinkPreviewOptions,
     Message,
     MessageEntity,
-    ReplyParameters,
     Update,
 )
-from telegram.constants import ChatAction, ChatType, ParseMode
-from telegram.error import BadRequest, NetworkError, RetryAfter, TelegramError, TimedOut
+from telegram.constants import ChatType
+from telegram.error import BadRequest, NetworkError, RetryAfter, TelegramError
 from telegram.ext import (
     Application,
     CallbackQueryHandler,
@@ -45,7 +42,9 @@ from bot.telegram import messages as tm
 from bot.telegram.flow import ChatRateLimiter, SharedChatRateLimiter
 from bot.telegram.metrics import BotMetrics
 from bot.telegram.redaction import redact
+from bot.telegram.sending import Sending, Target, is_not_modified, surely_not_delivered
 from bot.telegram.settings import BotOptions, RetrieverAPI
+from bot.telegram.upkeep import Upkeep
 from retrieval.answer import Answer
 from retrieval.document import ReportMeta, Section
 from retrieval.errors import InputError, ReportQAError
@@ -80,47 +79,6 @@ COMMANDS = {
 
 
 
-@dataclass(frozen=True)
-class Target:
-    """Where a reply goes: the chat, its forum topic, and (in groups) the message answered."""
-
-    chat_id: int
-    chat_kind: str
-    thread_id: int | None = None
-    reply_to: int | None = None
-
-    @classmethod
-    def of(cls, message: Message, quote: bool) -> Target:
-        thread = message.message_thread_id if message.is_topic_message else None
-        return cls(message.chat_id, message.chat.type, thread, message.message_id if quote else None)
-
-
-def _is_parse_error(exc: BadRequest) -> bool:
-    return "can't parse entities" in str(exc).lower() or "can't find end" in str(exc).lower()
-
-
-def _is_not_modified(exc: BadRequest) -> bool:
-    return "message is not modified" in str(exc).lower()
-
-
-_NOT_SENT_CAUSES = ("ConnectError", "ConnectTimeout", "PoolTimeout")
-
-
-def _surely_not_delivered(exc: NetworkError) -> bool:
-    """True when retrying cannot duplicate a message: Telegram answered 5xx, or the request never left.
-
-    A read/write timeout is ambiguous (Telegram may have acted on it) and is not retried. A dropped
-    connection without a response is ambiguous too, but it is what a stale keep-alive connection
-    looks like (the request never arrived), which is far more common: it is retried.
-    """
-    if isinstance(exc, BadRequest):
-        return False
-    cause = type(exc.__cause__).__name__ if exc.__cause__ is not None else ""
-    if isinstance(exc, TimedOut):
-        return cause in _NOT_SENT_CAUSES
-    return True
-
-
 _CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
 
@@ -146,8 +104,9 @@ def _strip_mention(text: str, username: str) -> str:
 
 
 
-class ReportBot:
-    """Handlers for one Application; holds the retriever, the log and per-chat state."""
+class ReportBot(Sending, Upkeep):
+    """Handlers for one Application; holds the retriever, the log and per-chat state (sending:
+    `bot.telegram.sending`; background jobs: `bot.telegram.upkeep`)."""
 
     def __init__(self, retriever: RetrieverAPI, log: QuestionLog, options: BotOptions | None = None):
         self.retriever = retriever
@@ -227,204 +186,6 @@ class ReportBot:
 
     async def post_stop(self, app: Application) -> None:
         await self.stop_background()
-
-    # ---------------------------------------------------------------- background jobs
-
-    def start_background(self) -> None:
-        """Start the retention and corpus-watch loops on the running event loop (idempotent)."""
-        if self._background:
-            return
-        self._background.append(asyncio.create_task(self._retention_loop(), name="reportqa:retention"))
-        if self.options.corpus_check_seconds > 0 and hasattr(self.retriever, "corpus_changed"):
-            self._background.append(asyncio.create_task(self._corpus_loop(), name="reportqa:corpus-watch"))
-
-    async def stop_background(self) -> None:
-        tasks, self._background = self._background, []
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-
-    async def _retention_loop(self) -> None:
-        """Hourly: blank expired conversation memory, forget webhook update claims older than a day;
-        daily: delete questions past retention."""
-        hours = 0
-        while True:
-            if hours % 24 == 0:
-                await self.purge_old_questions()
-            await self.expire_conversations()
-            await self.forget_old_updates()
-            hours += 1
-            await asyncio.sleep(3600)
-
-    async def forget_old_updates(self) -> int:
-        """Update claims past Telegram's re-delivery horizon (a day) are of no use: deleted."""
-        try:
-            return await asyncio.to_thread(self.log.forget_old_updates)
-        except ReportQAError as exc:
-            _LOG.error("forgetting old update claims failed: %s", exc)
-            return 0
-
-    async def expire_conversations(self) -> int:
-        """Forget the turns of chats idle past REPORTQA_CONVERSATION_MINUTES; errors logged, not raised."""
-        try:
-            return await asyncio.to_thread(self.log.expire_conversations, self.options.conversation_minutes)
-        except ReportQAError as exc:
-            _LOG.error("conversation expiry failed: %s", exc)
-            return 0
-
-    async def purge_old_questions(self) -> int:
-        """Delete questions older than the retention period; errors are logged, never raised."""
-        days = self.options.log_retention_days
-        if days <= 0:  # 0: keep questions forever
-            return 0
-        try:
-            removed = await asyncio.to_thread(self.log.purge_older_than, days)
-        except ReportQAError as exc:
-            _LOG.error("question log retention failed: %s", exc)
-            return 0
-        if removed:
-            _LOG.info("question log: deleted %d question(s) older than %d days", removed, days)
-        return removed
-
-    async def _corpus_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.options.corpus_check_seconds)
-            try:
-                await self.reload_if_corpus_changed()
-            except Exception as exc:  # never let the watcher die: the next check tries again
-                _LOG.error("corpus check failed: %s", redact(repr(exc)))
-
-    async def reload_if_corpus_changed(self) -> bool:
-        """If the corpus on disk changed, build a new retriever in a thread and swap it in.
-
-        The old retriever answers until the new one is ready (warmed up with one question); the
-        swap is one assignment on the event loop, so every question sees one or the other. A failed
-        rebuild is logged once and the old retriever kept; the same corpus state is not retried.
-        """
-        from retrieval.corpus import corpus_fingerprint
-
-        old: Any = self.retriever  # a `Retriever`: `settings`, `corpus_changed()`, `reopened()`
-        if not hasattr(old, "corpus_changed") or not await asyncio.to_thread(old.corpus_changed):
-            return False
-        fingerprint = await asyncio.to_thread(corpus_fingerprint, old.settings.corpus_dirs)
-        if fingerprint == self._failed_fingerprint:
-            return False
-        started = time.perf_counter()
-        _LOG.info("corpus changed on disk: rebuilding; the current reports keep answering")
-
-        def build() -> RetrieverAPI:
-            new = old.reopened()
-            new.ask(self.options.examples[0], top_k=1)  # pay the lazy first-question cost here
-            return new
-
-        try:
-            new = await asyncio.to_thread(build)
-        except Exception as exc:  # ReportQAError or a bug: either way keep serving the old corpus
-            self._failed_fingerprint = fingerprint
-            detail = str(exc) if isinstance(exc, ReportQAError) else f"{type(exc).__name__}: {redact(str(exc))}"
-            _LOG.error("corpus reload failed, still serving the previous %d report(s): %s", len(self._reports), detail)
-            return False
-        reports = {tm.report_key(m.report_id): m for m in new.reports}
-        self.retriever, self._reports = new, reports  # the swap: no await in between
-        self._failed_fingerprint = None
-        self.reloads += 1
-        _LOG.info("corpus reloaded in %.1fs: now %d report(s)", time.perf_counter() - started, len(reports))
-        return True
-
-    # ---------------------------------------------------------------- sending
-
-    async def _with_retry(self, call: Callable[[], Awaitable[Any]]) -> Any:
-        """Retry (with doubling back-off) failures that surely did not deliver; never a read timeout."""
-        delay = self.options.send_retry_delay
-        for attempt in range(self.options.send_retries + 1):
-            try:
-                return await call()
-            except NetworkError as exc:
-                self.metrics.api_error(exc)
-                if attempt == self.options.send_retries or not _surely_not_delivered(exc):
-                    raise
-                _LOG.warning(
-                    "Telegram API call failed (%s); retry %d of %d in %.1fs",
-                    redact(str(exc)),
-                    attempt + 1,
-                    self.options.send_retries,
-                    delay,
-                )
-                await asyncio.sleep(delay)
-                delay *= 2
-        raise AssertionError("unreachable")
-
-    async def send_html(
-        self, bot: Any, target: Target, text: str, markup: InlineKeyboardMarkup | None = None
-    ) -> Message:
-        """Send HTML; if Telegram cannot parse it, send the same text without markup."""
-        kwargs: dict[str, Any] = {
-            "chat_id": target.chat_id,
-            "reply_markup": markup,
-            "message_thread_id": target.thread_id,
-            "link_preview_options": LinkPreviewOptions(is_disabled=True),
-        }
-        if target.reply_to is not None:
-            kwargs["reply_parameters"] = ReplyParameters(target.reply_to, allow_sending_without_reply=True)
-        try:
-            return await self._with_retry(lambda: bot.send_message(text=text, parse_mode=ParseMode.HTML, **kwargs))
-        except BadRequest as exc:
-            if not _is_parse_error(exc):
-                raise
-            _LOG.warning("Telegram rejected our HTML (%s); resending as plain text", exc)
-            return await self._with_retry(lambda: bot.send_message(text=tm.html_to_plain(text), **kwargs))
-
-    async def edit_html(self, message: Message, text: str, markup: InlineKeyboardMarkup | None) -> None:
-        """Edit a message in place, with the same plain-text fallback; "not modified" is fine."""
-        try:
-            try:
-                await self._with_retry(
-                    lambda: message.edit_text(
-                        text,
-                        parse_mode=ParseMode.HTML,
-                        reply_markup=markup,
-                        link_preview_options=LinkPreviewOptions(is_disabled=True),
-                    )
-                )
-            except BadRequest as exc:
-                if not _is_parse_error(exc):
-                    raise
-                _LOG.warning("Telegram rejected our HTML (%s); editing as plain text", exc)
-                await self._with_retry(lambda: message.edit_text(tm.html_to_plain(text), reply_markup=markup))
-        except BadRequest as exc:
-            if not _is_not_modified(exc):
-                raise
-
-    async def send_parts(self, bot: Any, target: Target, parts: Sequence[str]) -> None:
-        for part in parts:
-            await self.send_html(bot, target, part)
-
-    @contextlib.asynccontextmanager
-    async def typing(self, bot: Any, target: Target) -> AsyncIterator[None]:
-        """Show "typing…" while the block runs (repeated: Telegram clears it after ~5 s).
-
-        The first indicator is awaited before the block's result is sent, so it is never
-        cancelled half-way by a fast answer."""
-        first_sent = asyncio.Event()
-
-        async def keep_typing() -> None:
-            while True:
-                try:
-                    await bot.send_chat_action(target.chat_id, ChatAction.TYPING, message_thread_id=target.thread_id)
-                except TelegramError as exc:
-                    _LOG.debug("typing indicator failed: %s", exc)
-                first_sent.set()
-                await asyncio.sleep(self.options.typing_interval)
-
-        task = asyncio.create_task(keep_typing())
-        try:
-            yield
-        finally:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(first_sent.wait(), timeout=min(3.0, self.options.request_timeout))
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
 
     def _lock(self, chat_id: int) -> asyncio.Lock:
         lock = self._locks.get(chat_id)
@@ -728,7 +489,7 @@ class ReportBot:
                 try:
                     await self._with_retry(lambda: message.edit_reply_markup(markup))
                 except BadRequest as exc:
-                    if not _is_not_modified(exc):
+                    if not is_not_modified(exc):
                         raise
             case tm.FullSection(key, section_id):
                 found = await self._find_section(key, section_id)
@@ -865,7 +626,7 @@ class ReportBot:
         where = f"update {update.update_id}" if isinstance(update, Update) else "background task"
         if isinstance(update, Update):
             self.metrics.outcome("error")
-            if isinstance(err, RetryAfter) or (isinstance(err, NetworkError) and _surely_not_delivered(err)):
+            if isinstance(err, RetryAfter) or (isinstance(err, NetworkError) and surely_not_delivered(err)):
                 self.unsent.add(update.update_id)  # the webhook asks Telegram to deliver it again
         if isinstance(err, TelegramError):
             self.metrics.api_error(err)
