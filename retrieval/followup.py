@@ -21,18 +21,20 @@ Kinds, decided in this order:
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
 
 from retrieval.normalize import fold_for_match
-from retrieval.years import _EXPLICIT, _RANGE, _RELATIVE
+from retrieval.years import _EXPLICIT, _RANGE, _RELATIVE, _year_value
 
 FRESH, YEAR, PLACE, MEASURE, MORE = "fresh", "year", "place", "measure", "more"
 
 _MORE = re.compile(
     r"^(?:那|那么)?(?:请)?(?:具体(?:是|都)?(?:怎么|如何)(?:做|搞|弄|开展|推进|落实)的?|具体(?:说说|讲讲|一点|些|内容)?|"
     r"详细(?:说说|讲讲|介绍一下|介绍|点|些|一点)?|还有(?:呢|吗|别的吗|其他的吗|其他|别的)?|更多(?:的)?|继续|再来(?:点|一些)?|"
-    r"下一页|展开(?:说说)?|多说点|接着说)(?:吧|呢|吗)?[？?。！!~\s]*$"
+    r"下一页|展开(?:说说|讲讲)?|(?:再)?多(?:说|讲)(?:一)?点|再(?:说说|讲讲|具体点|详细点)|接着说)(?:吧|呢|吗)?[？?。！!~\s]*$"
 )
 _OPENER = re.compile(r"^(?:那么|那|换成|改成|换到|改为|如果是|要是|再看看|看看|再问|还有)")
 _ELLIPSIS_END = re.compile(r"(?:呢|的呢|怎么样呢|如何呢)[？?。！!~\s]*$")
@@ -56,6 +58,21 @@ _FILLER = re.compile(
     r"^(?:请问|那么|那|换成|改成|换到|改为|如果是|要是|再看看|看看|再问|还有|的|一下)+|(?:的|呢|吗|一下)+$"
 )
 _GENERIC_TAIL = re.compile(r"(?:的)?(?:情况|工作|方面|问题|内容|数据|数字|成绩)+$")
+# What a year or place follow-up may add without naming a measure: 2024年的数字呢, 2017年的数据有吗,
+# 全省的情况呢, 那时候怎么样.
+_GENERIC_CONTENT = re.compile(
+    r"^(?:的)?(?:情况|数据|数字|数|那边|这边|那里|方面)?(?:的)?(?:有吗|有没有|有|吗|呢|怎么样|怎样|如何|咋样|多少)?$"
+)
+# A bare measure asked of the conversation's subject: 有效发明专利多少件, 赤字率定的多少, 单日客流最高多少
+# (a noun phrase of a few characters + how many, no place, no verb + 了 of its own).
+_BARE_MEASURE_TAIL = re.compile(
+    r"^(?:是多少|有多少|为多少|多少[个件次名项家人所亿万元户座条张套公里]*|几[个件次名项家人所]?)[？?。！!~\s]*$"
+)
+MAX_BARE_MEASURE = 6  # characters; a longer question without a place names a subject of its own
+# 全省 / 全市 in a follow-up: the province / city the previous place lies in (place_parents.txt).
+_WHOLE = {"全省": "省", "省里": "省", "全市": "市", "市里": "市"}
+_INTENT_WORDS = ("目标", "计划", "预期")
+PARENTS_FILE = Path(__file__).with_name("place_parents.txt")
 _NATIONAL = ("全国", "中国", "我国")
 MAX_TURNS = 5  # turns a conversation remembers
 
@@ -114,6 +131,37 @@ class Understanding:
         return self.kind != FRESH
 
 
+@lru_cache(maxsize=1)
+def place_parents() -> Mapping[str, str]:
+    """The shipped child → parent place pairs (南山区 → 深圳市 → 广东省)."""
+    pairs: dict[str, str] = {}
+    for line in PARENTS_FILE.read_text(encoding="utf-8").splitlines():
+        fields = line.split("#", 1)[0].split()
+        if len(fields) == 2:
+            pairs[fields[0]] = fields[1]
+    return pairs
+
+
+def _parent(place: str, level: str, places: Sequence[str]) -> str | None:
+    """The known place of that level (省/市) the place lies in: 南山 → 深圳市 → 广东省."""
+    parents = place_parents()
+    name = next((n for n in (place, place + "市", place + "区", place + "新区") if n in parents), None)
+    seen: set[str] = set()
+    while name and name not in seen:
+        seen.add(name)
+        name = parents.get(name)
+        if name and name.endswith(level) and (name in places or name[:-1] in places):
+            return name
+    return None
+
+
+def _written_year(expression: str) -> str:
+    """A year written out in digits (二〇二一年 → 2021年); other expressions unchanged."""
+    m = _EXPLICIT.match(expression)
+    value = _year_value(m.group(1)) if m else None
+    return f"{value}{expression[m.end(1):]}" if value else expression
+
+
 def _year_expressions(text: str) -> list[tuple[int, int]]:
     """Spans of year expressions (ranges first, then single years, then 今年/去年 …), in order."""
     spans: list[tuple[int, int]] = []
@@ -144,7 +192,7 @@ def parts(question: str, places: Sequence[str]) -> Parts:
     text = fold_for_match(question).strip()
     year_spans = _year_expressions(text)
     place_spans = _places_in(text, places)
-    years = "和".join(text[s:e] for s, e in year_spans)
+    years = "和".join(_written_year(text[s:e]) for s, e in year_spans)
     place = "".join(text[s:e] for s, e in place_spans[:1])
     rest = text
     for s, e in sorted(year_spans + place_spans, reverse=True):
@@ -163,7 +211,8 @@ def _content(message: str, p: Parts) -> str:
     rest = f"{p.topic}{p.tail}"
     rest = _ELLIPSIS_END.sub("", rest)
     rest = re.sub(r"[？?。！!~\s]+$", "", rest)
-    return _FILLER.sub("", rest)
+    rest = _FILLER.sub("", rest)
+    return "" if _GENERIC_CONTENT.match(rest) else rest
 
 
 def subject(topic: str) -> str:
@@ -195,8 +244,9 @@ def understand(message: str, previous: Turn | None, places: Sequence[str]) -> Un
         return Understanding(text, FRESH)
     if _MORE.match(text):
         return Understanding(previous.understood_as, MORE)
-    mine = parts(text, places)
     before = parts(previous.understood_as, places)
+    text = _whole_place(text, before.place, places)
+    mine = parts(text, places)
     content = _content(text, mine)
     if not content:
         if not (mine.years or mine.place):
@@ -214,6 +264,11 @@ def understand(message: str, previous: Turn | None, places: Sequence[str]) -> Un
         question_words = re.sub(r"^(?:那么|那)", "", f"{mine.topic}{mine.tail}")
         merged = Parts(mine.years or before.years, mine.place or before.place, topic, question_words)
         return Understanding(merged.compose(), MEASURE, ("measure",))
+    bare_measure = (not mine.place and (before.place or before.years) and len(mine.topic) <= MAX_BARE_MEASURE
+                    and "了" not in mine.topic and bool(_BARE_MEASURE_TAIL.match(mine.tail)))
+    if bare_measure and not elliptic:
+        merged = Parts(mine.years or before.years, before.place, _with_intent(mine.topic, before.topic), mine.tail)
+        return Understanding(merged.compose(), MEASURE, ("measure",))
     if elliptic:
         measure = content
         tail = before.tail or "？"
@@ -222,6 +277,26 @@ def understand(message: str, previous: Turn | None, places: Sequence[str]) -> Un
         changed = ("measure",) + tuple(k for k, v in (("year", mine.years), ("place", mine.place)) if v)
         return Understanding(merged.compose(), MEASURE, changed)
     return Understanding(text, FRESH)
+
+
+def _with_intent(topic: str, previous_topic: str) -> str:
+    """A new measure asked in a conversation about plans stays about plans: 赤字率定的多少 after
+    专项债计划发多少 → 赤字率计划定多少 (a target is read from the year's own report, an actual figure
+    from the next year's)."""
+    word = next((w for w in _INTENT_WORDS if w in previous_topic), None)
+    if word is None or any(w in topic for w in _INTENT_WORDS):
+        return topic
+    return f"{topic}{word}"
+
+
+def _whole_place(text: str, previous_place: str, places: Sequence[str]) -> str:
+    """全省的情况呢 after a 深圳 question → 广东省的情况呢 (the province the previous place lies in)."""
+    for word, level in _WHOLE.items():
+        if word in text and previous_place:
+            parent = _parent(previous_place, level, places)
+            if parent:
+                return text.replace(word, parent, 1)
+    return text
 
 
 def with_place(standalone: str, place: str, places: Sequence[str]) -> str:

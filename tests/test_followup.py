@@ -37,7 +37,7 @@ def test_question_parts():
     [
         ("那2017年呢？", YEAR, "2017年南山区地区生产总值是多少？"),
         ("2021年的呢", YEAR, "2021年南山区地区生产总值是多少？"),
-        ("二〇一九年呢", YEAR, "二〇一九年南山区地区生产总值是多少？"),
+        ("二〇一九年呢", YEAR, "2019年南山区地区生产总值是多少？"),  # written out in digits
         ("去年呢", YEAR, "去年南山区地区生产总值是多少？"),
         ("福田区呢？", PLACE, "2022年福田区地区生产总值是多少？"),
         ("换成罗湖区", PLACE, "2022年罗湖区地区生产总值是多少？"),
@@ -77,6 +77,36 @@ def test_complete_questions_start_fresh(message):
     understood = after("2022年南山区地区生产总值是多少？", message)
     assert understood.kind == FRESH and understood.standalone == message
     assert "南山" not in understood.standalone and "2022" not in understood.standalone
+
+
+def test_a_bare_measure_is_asked_of_the_conversations_place_and_year():
+    # a few characters + how many, no place of its own: the same place and year, a new measure
+    understood = after("2023年南山区全社会研发投入占GDP比重是多少？", "有效发明专利多少件")
+    assert (understood.kind, understood.standalone) == (MEASURE, "2023年南山区有效发明专利多少件")
+    # a conversation about plans stays about plans (a target is read from that year's own report)
+    assert "计划" in after("2023年国务院报告里专项债计划发多少？", "赤字率定的多少").standalone
+    # a longer question without a place names a subject of its own and stands alone
+    assert after("2022年南山区地区生产总值是多少？", "政府信息公开申请怎么提交").kind == FRESH
+
+
+@pytest.mark.parametrize(
+    ("message", "kind", "standalone"),
+    [
+        ("2024年的数字呢", YEAR, "2024年深圳全社会研发投入是多少？"),
+        ("2017年的数据有吗", YEAR, "2017年深圳全社会研发投入是多少？"),
+        ("全省的情况呢", PLACE, "2021年广东省全社会研发投入是多少？"),  # the province 深圳 lies in
+        ("再多说一点", MORE, "2021年深圳全社会研发投入是多少？"),
+    ],
+)
+def test_generic_words_add_no_measure(message, kind, standalone):
+    understood = after("2021年深圳全社会研发投入是多少？", message)
+    assert (understood.kind, understood.standalone) == (kind, standalone)
+
+
+def test_whole_city_after_a_district_is_its_city():
+    assert after("2022年南山区地区生产总值是多少？", "全市呢").standalone == "2022年深圳市地区生产总值是多少？"
+    # no known parent (衡阳 lies in 湖南省, which no report here is about): left as written, not guessed
+    assert "全省" in after("2019年衡阳调解了多少矛盾纠纷", "全省的情况呢").standalone
 
 
 def test_first_message_and_messages_that_say_nothing_are_fresh():
