@@ -36,7 +36,9 @@ _MORE = re.compile(
     r"详细(?:说说|讲讲|介绍一下|介绍|点|些|一点)?|还有(?:呢|吗|别的吗|其他的吗|其他|别的)?|更多(?:的)?|继续|再来(?:点|一些)?|"
     r"下一页|展开(?:说说|讲讲)?|(?:再)?多(?:说|讲)(?:一)?点|再(?:说说|讲讲|具体点|详细点)|接着说)(?:吧|呢|吗)?[？?。！!~\s]*$"
 )
-_OPENER = re.compile(r"^(?:那么|那|换成|改成|换到|改为|如果是|要是|再看看|看看|再问|还有)")
+_OPENER = re.compile(
+    r"^(?:那么|那|换成|改成|换到|换(?=[0-9〇零一二三四五六七八九今去前明])|改为|如果是|要是|再看看|看看|再问|还有)"
+)
 _ELLIPSIS_END = re.compile(r"(?:呢|的呢|怎么样呢|如何呢)[？?。！!~\s]*$")
 _TAIL = re.compile(
     r"(?:(?:增长|下降|提高|增加|减少|完成|实现|达到|新增|受理|办理|占|收到|审结|建成|开工|引进|投入)(?:了)?)?"
@@ -52,10 +54,11 @@ _PREDICATE_START = re.compile(
 _BARE_PREDICATE = re.compile(
     r"^(?:那|那么)?[\u4e00-\u9fff]{1,2}了(?:多少|几)[个件次名项家人所亿万元户座条天倍]*[？?。！!\s]*$"
 )
+_COUNTER = re.compile(r"^[个件次名项家人所亿万元户座条张套天倍]+")
 _QUESTION_WORD = re.compile(r"多少|几[个件次名项家人所年]?|哪些|哪个|什么|怎么|如何|是否|有没有")
 _TRAILING_VERB = re.compile(rf"(?:(?:{_VERBS})了?|了|的)+$")
 _FILLER = re.compile(
-    r"^(?:请问|那么|那|换成|改成|换到|改为|如果是|要是|再看看|看看|再问|还有|的|一下)+|(?:的|呢|吗|一下)+$"
+    r"^(?:请问|那么|那|换成|改成|换到|换(?=[0-9〇零一二三四五六七八九今去前明])|改为|如果是|要是|再看看|看看|再问|还有|的|一下)+|(?:的|呢|吗|一下|看看|看一下)+$"
 )
 _GENERIC_TAIL = re.compile(r"(?:的)?(?:情况|工作|方面|问题|内容|数据|数字|成绩)+$")
 # What a year or place follow-up may add without naming a measure: 2024年的数字呢, 2017年的数据有吗,
@@ -222,6 +225,8 @@ def subject(topic: str) -> str:
     core = topic[: m.start()] if m else topic
     core = _TRAILING_VERB.sub("", core)
     core = _GENERIC_TAIL.sub("", core)
+    if not core and m:  # the object after the question: 新增了多少家国家高新技术企业 → 国家高新技术企业
+        core = _GENERIC_TAIL.sub("", _COUNTER.sub("", topic[m.end():]))
     return core or topic
 
 
@@ -246,7 +251,8 @@ def understand(message: str, previous: Turn | None, places: Sequence[str]) -> Un
         return Understanding(previous.understood_as, MORE)
     before = parts(previous.understood_as, places)
     text = _whole_place(text, before.place, places)
-    mine = parts(text, places)
+    opener = _OPENER.match(text)  # 那 / 换成 / 换 (+ year) … say nothing of their own
+    mine = parts(text[opener.end():] if opener else text, places)
     content = _content(text, mine)
     if not content:
         if not (mine.years or mine.place):
@@ -267,7 +273,8 @@ def understand(message: str, previous: Turn | None, places: Sequence[str]) -> Un
     bare_measure = (not mine.place and (before.place or before.years) and len(mine.topic) <= MAX_BARE_MEASURE
                     and "了" not in mine.topic and bool(_BARE_MEASURE_TAIL.match(mine.tail)))
     if bare_measure and not elliptic:
-        merged = Parts(mine.years or before.years, before.place, _with_intent(mine.topic, before.topic), mine.tail)
+        measure = _with_intent(_replace_measure(before.topic, mine.topic), before.topic)
+        merged = Parts(mine.years or before.years, before.place, measure, mine.tail)
         return Understanding(merged.compose(), MEASURE, ("measure",))
     if elliptic:
         measure = content

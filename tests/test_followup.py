@@ -103,6 +103,17 @@ def test_generic_words_add_no_measure(message, kind, standalone):
     assert (understood.kind, understood.standalone) == (kind, standalone)
 
 
+def test_a_short_measure_keeps_the_object_of_a_how_many_question():
+    understood = after("深圳去年新增了多少家国家高新技术企业？", "总数多少")
+    assert (understood.kind, understood.standalone) == (MEASURE, "去年深圳国家高新技术企业总数多少")
+
+
+def test_switching_the_year_in_passing():
+    understood = after("深圳2021年港口集装箱吞吐量多少万标箱？", "换2024年看看")
+    assert understood.standalone == "2024年深圳港口集装箱吞吐量多少万标箱？"
+    assert after("2022年南山区地区生产总值是多少？", "换届选举什么时候").kind == FRESH
+
+
 def test_whole_city_after_a_district_is_its_city():
     assert after("2022年南山区地区生产总值是多少？", "全市呢").standalone == "2022年深圳市地区生产总值是多少？"
     # no known parent (衡阳 lies in 湖南省, which no report here is about): left as written, not guessed
