@@ -4,6 +4,9 @@ Each sentence is scored by three signals:
 - meaning: cosine between the question vector and the sentence vector (pooled from the paragraph's
   own token embeddings at index time, so it works for English questions over Chinese text);
 - words: IDF-weighted share of the question's tokens the sentence contains (exact terms, numbers);
+  for an English question, of its Chinese gloss's tokens, each term weighing what it weighs in the
+  gloss (the glossary's first term twice, the others once) spread over its tokens, so that a long
+  alternative (营商环境: three bigrams) does not outweigh the term asked about (刷脸: one);
 - answer type: a question asking for a quantity, a date or a share prefers sentences that state one.
 The weights were set on the tune half of the dev set (answer-key-in-highlight rate).
 """
@@ -84,17 +87,40 @@ def question_unit(question: str) -> str | None:
 
 
 def lexical_overlap(
-    query_tokens: Sequence[str], sentence_tokens: Sequence[str], idf: Callable[[str], float]
+    query_tokens: Sequence[str],
+    sentence_tokens: Sequence[str],
+    idf: Callable[[str], float],
+    token_weights: dict[str, float] | None = None,
 ) -> float:
-    """IDF-weighted share of the question's distinct tokens found in the sentence (0..1)."""
+    """IDF-weighted share of the question's distinct tokens found in the sentence (0..1);
+    token_weights (an English question's gloss, `gloss_token_weights`): each token's weight too."""
     q = set(query_tokens)
     if not q:
         return 0.0
     s = set(sentence_tokens)
-    total = sum(idf(t) for t in q)
+
+    def w(t: str) -> float:
+        return idf(t) * (token_weights.get(t, 0.0) if token_weights is not None else 1.0)
+
+    total = sum(w(t) for t in q)
     if total <= 0:
         return 0.0
-    return sum(idf(t) for t in q & s) / total
+    return sum(w(t) for t in q & s) / total
+
+
+def gloss_token_weights(
+    chunks: Sequence[str], tokenize: Callable[[str], list[str]], skip: set[str] | frozenset[str] = frozenset()
+) -> dict[str, float]:
+    """Weights of an English question's gloss tokens: every term occurrence of the gloss (its
+    space-separated chunks; place names in `skip` left out) weighs 1, shared among its tokens."""
+    weights: dict[str, float] = {}
+    for chunk in chunks:
+        if chunk in skip:
+            continue
+        tokens = tokenize(chunk)
+        for t in tokens:
+            weights[t] = weights.get(t, 0.0) + 1.0 / len(tokens)
+    return weights
 
 
 def choose_sentence(
@@ -106,11 +132,12 @@ def choose_sentence(
     idf: Callable[[str], float],
     dense_sims: np.ndarray | None = None,
     value_terms: Sequence[str] = (),
+    token_weights: dict[str, float] | None = None,
 ) -> SentenceChoice:
     """The best-scoring sentence of a paragraph for a question.
 
     value_terms: the measures a figure question asks about (`measure_terms`); a sentence stating
-    one's value scores W_VALUE more.
+    one's value scores W_VALUE more. token_weights: an English question's (`gloss_token_weights`).
     """
     if not sentences:
         return SentenceChoice(0, 0.0)
@@ -121,7 +148,7 @@ def choose_sentence(
     if dense_sims is not None and len(dense_sims) == len(sentences):
         scores += W_DENSE * np.asarray(dense_sims, dtype=np.float64)
     for i, s in enumerate(sentences):
-        scores[i] += W_LEXICAL * lexical_overlap(query_tokens, sentence_tokens[i], idf)
+        scores[i] += W_LEXICAL * lexical_overlap(query_tokens, sentence_tokens[i], idf, token_weights)
         if want_number and _HAS_NUMBER.search(s):
             scores[i] += W_TYPE
         if unit_re is not None and unit_re.search(s):

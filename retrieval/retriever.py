@@ -24,7 +24,13 @@ from retrieval.config import Settings
 from retrieval.document import Report, ReportMeta, Section
 from retrieval.errors import InputError
 from retrieval.followup import MORE, Turn, understand
-from retrieval.highlight import asks_for_number, asks_for_share, choose_sentence, measure_terms
+from retrieval.highlight import (
+    asks_for_number,
+    asks_for_share,
+    choose_sentence,
+    gloss_token_weights,
+    measure_terms,
+)
 from retrieval.index_store import IndexStore
 from retrieval.indexing import LoadedIndex, ensure_index, open_readonly, plan, stale_reports
 from retrieval.lexical import tokenize
@@ -342,8 +348,11 @@ class Retriever:
         yearless_q = _without(normalize_question(strip_years(text)), scope.places if scope.report_ids else ())
         yearless_focus = _without(yearless_q, question_places(folded))
         value = (measure_terms(yearless_focus), asks_for_share(folded)) if asks_for_number(folded) else None
+        weights = None
+        if english is not None:
+            weights = gloss_token_weights(english.text.split(), tokenize, set(scope.places) | set(english.places))
         context = AskContext(q, qs, q_tokens, tokenize(focus), mode, when, place_mask, scoped, folded,
-                              yearless_q, tokenize(yearless_focus), value)
+                              yearless_q, tokenize(yearless_focus), value, token_weights=weights)
 
         if when.timeline:
             answer, _ = self._shelf.timeline(context, base, asked_years, top_k, offset, self._hit)
@@ -474,6 +483,7 @@ class Retriever:
             idf=self._scorer.idf,
             dense_sims=self._scorer.sentence_sims(pid, ctx.qs) if qvec is not None else None,
             value_terms=ctx.value[0] if ctx.value else (),
+            token_weights=ctx.token_weights,
         )
         s = sentences[choice.index]
         start, end, text = s.start - para.start, s.end - para.start, s.text

@@ -65,6 +65,9 @@ class AskContext:
     yearless_q: str  # the lexical query without its year words (for rankings inside one year)
     yearless_focus: list[str]  # highlight tokens without them
     value: tuple[tuple[str, ...], bool] | None  # a figure question: (measure terms, shares allowed)
+    # An English question: how much each gloss token weighs in the answer sentence's word score
+    # (`retrieval.highlight.gloss_token_weights`); None for a Chinese question (every token alike).
+    token_weights: dict[str, float] | None = None
 
     def yearless(self, scorer: PassageScorer) -> QueryScores:
         """The query's scores with the year words taken out of the lexical leg (computed once)."""

@@ -18,6 +18,12 @@ Sources, longest English phrase first (multi-word phrases win over their words):
    headwords of ≥ 2 characters that the corpus contains (`known`), at most MAX_CEDICT per phrase,
    weight 1 — a gloss with many headwords is unspecific, so only the ones the corpus uses count.
 
+Everyday words (use, make, new, city, district …) get no CC-CEDICT gloss: their headwords are noise
+here (use → 使用, new → 信息 through "news"). A time word inside a phrase translated as a whole
+("work plan" → 工作方案) is not read as a time word. `translated`, the share of the question's
+content words some phrase translated (a question the reports have no words for, "restaurants …
+tip", translates almost nothing), is a diagnostic only: the refusal decision does not read it.
+
 The dense leg keeps the English question (the embedding model is multilingual). The weight of a
 term is how often it is repeated in the gloss text (BM25 counts repeated query tokens).
 """
@@ -55,7 +61,9 @@ TIME_WORDS = {
     "what share": "多少", "rate": "率", "proportion": "比例",
 }
 _YEAR = re.compile(r"\b((?:19|20)\d\d)\b")
-_WORD = re.compile(r"[a-z0-9]+(?:['-][a-z0-9]+)*")
+# Hyphens split words ("rule-of-law" is "rule of law", "spot-checked" is "spot checked"), on both
+# sides: the question and the dictionary keys.
+_WORD = re.compile(r"[a-z0-9]+(?:'[a-z0-9]+)*")
 _LATIN = re.compile(r"[A-Za-z]{2,}")
 _HAN = re.compile(r"^[\u3400-\u9fff]{2,}$")
 _STOP_WORDS = (
@@ -66,6 +74,16 @@ _STOP_WORDS = (
     "please tell me know"
 )
 _STOP = frozenset(_STOP_WORDS.split())
+# Everyday words whose CC-CEDICT glosses are noise in these reports (use → 使用 利用, make → 营造 制作,
+# found → 创建, new → 信息 through "news", number → 编号, send → 派出) and place-type words the place
+# rules already read (city → 城市 in 文明城市, district → 区域). They still count in longer phrases and
+# the glossary ("city government" → 市政府); alone they are no term, and not a word left untranslated.
+_GENERIC_WORDS = (
+    "use used using make made happen happens happened send sent found find get go going gone come came "
+    "take taken took put new number part well way thing things kind kinds type types sort like still ever "
+    "now later first any else city district place places lot lots often long big good really actually "
+    "say says said want need needed needs"
+)
 
 
 @dataclass(frozen=True)
@@ -74,6 +92,10 @@ class EnglishGloss:
     terms: tuple[str, ...]  # the Chinese terms found, most specific source first, no repeats
     places: tuple[str, ...]  # Chinese place names the question named
     phrases: tuple[str, ...]  # the English phrases that were translated (for `--debug` / tests)
+    # Share of the question's content words (not stop words, places, years or everyday words) that
+    # a phrase translated: "restaurants near the city centre … tip" has almost none, a question the
+    # reports answer most. 1.0 with no content words. Diagnostic only: not a refusal feature.
+    translated: float = 1.0
 
 
 def is_english(text: str) -> bool:
@@ -97,6 +119,8 @@ def stem(word: str) -> str:
         w = w[:-2]
     if len(w) > 4 and w.endswith("ies"):
         return w[:-3] + "y"
+    if len(w) > 6 and w.endswith("ings"):  # hearings, buildings: as hearing, building
+        w = w[:-1]
     for suffix in ("ing", "ed", "es", "s"):
         if len(w) > len(suffix) + 2 and w.endswith(suffix) and not w.endswith("ss"):
             w = w[: -len(suffix)]
@@ -106,6 +130,9 @@ def stem(word: str) -> str:
     if len(w) > 3 and w.endswith("e"):
         w = w[:-1]
     return w
+
+
+_GENERIC = frozenset(stem(w) for w in _GENERIC_WORDS.split())  # stems: ways, kinds
 
 
 def _key(phrase: str) -> tuple[str, ...]:
@@ -189,14 +216,15 @@ def gloss(
         if re.search(rf"\b{re.escape(name)}\b", text):
             places.append(zh)
             text = re.sub(rf"\b{re.escape(name)}\b", " ", text)
-    for phrase, zh in sorted(TIME_WORDS.items(), key=lambda kv: -len(kv[0])):
-        if re.search(rf"\b{re.escape(phrase)}\b", text):
-            out.append(zh)
+    timed = [phrase for phrase in sorted(TIME_WORDS, key=len, reverse=True)
+             if re.search(rf"\b{re.escape(phrase)}\b", text)]
     out += places
     words = _WORD.findall(_YEAR.sub(" ", text))
     stems = [stem(w) for w in words]
     terms: list[str] = []
     phrases: list[str] = []
+    covered = [False] * len(words)
+    spans: list[tuple[int, int]] = []  # the multi-word phrases translated, as word ranges
     i = 0
     while i < len(stems):
         for n in range(min(MAX_PHRASE, len(stems) - i), 0, -1):
@@ -207,11 +235,14 @@ def gloss(
                 continue
             found = table.get(key)
             weight = GLOSSARY_WEIGHT
-            if not found:
+            if not found and not (n == 1 and stems[i] in _GENERIC):
                 found = tuple(t for t in dictionary.get(key, ()) if known(t))[:MAX_CEDICT]
                 weight = 1
             if found:
                 phrases.append(" ".join(words[i : i + n]))
+                covered[i : i + n] = [True] * n
+                if n > 1:
+                    spans.append((i, i + n))
                 for rank, t in enumerate(found):  # the most specific term first: it weighs most
                     out += [t] * (weight if rank == 0 else 1)
                     if t not in terms:
@@ -219,4 +250,16 @@ def gloss(
                 i += n - 1
                 break
         i += 1
-    return EnglishGloss(" ".join(out), tuple(terms), tuple(dict.fromkeys(places)), tuple(phrases))
+    # A time word inside a phrase translated as a whole is part of that phrase's sense, not a time
+    # word: "work plan" (工作方案) asks about the plan the report reviews, not the part about next year.
+    time_words: set[str] = set()
+    for phrase in timed:
+        parts = phrase.split()
+        at = [j for j in range(len(words) - len(parts) + 1) if words[j : j + len(parts)] == parts]
+        if not at or any(not any(a <= j and j + len(parts) <= b for a, b in spans) for j in at):
+            out.insert(0, TIME_WORDS[phrase])
+            time_words.update(parts)
+    content = [c or w in time_words for w, st, c in zip(words, stems, covered, strict=True)
+               if w not in _STOP and st not in _GENERIC and not w.isdigit()]
+    translated = sum(content) / len(content) if content else 1.0
+    return EnglishGloss(" ".join(out), tuple(terms), tuple(dict.fromkeys(places)), tuple(phrases), translated)

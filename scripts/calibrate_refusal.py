@@ -73,6 +73,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--write", action="store_true", help="save the fitted models")
     ap.add_argument("--home", default=str(REPO / ".reportqa"), help="REPORTQA_HOME to build indexes in")
+    ap.add_argument("--script", choices=("all", "zh", "other"), default="all",
+                    help="refit only the Chinese or only the other (English) models; the rest are kept as written")
     args = ap.parse_args()
 
     eval_dir = REPO / "corpus" / "eval"
@@ -104,6 +106,8 @@ def main() -> int:
     for mode in MODES:
         rows = [r for qfile, ret in retrievers for r in collect(ret, qfile, mode)]
         for chinese in (True, False):
+            if args.script != "all" and chinese != (args.script == "zh"):
+                continue
             sub = [r for r in rows if r[1] == chinese]
             x = np.array([r[3] for r in sub], dtype=float)
             y = np.array([r[2] for r in sub], dtype=bool)
@@ -130,6 +134,10 @@ def main() -> int:
                 "bias": round(b, 6),
                 "threshold": round(thr, 4),
             }
+    if args.script != "all" and MODEL_FILE.exists():  # keep the models not refitted
+        kept = json.loads(MODEL_FILE.read_text(encoding="utf-8"))["models"]
+        keys = [model_key(m, c) for m in MODES for c in (True, False)]
+        models = {k: models.get(k, kept.get(k)) for k in keys if k in models or k in kept}
     print(json.dumps(models, indent=1))
     if args.write:
         MODEL_FILE.write_text(

@@ -146,3 +146,19 @@ def test_shipped_gazetteer_is_what_jiebas_dictionary_gives():
 
     assert gazetteer() == places_from_jieba()  # else: scripts/make_gazetteer.py after a jieba upgrade
     assert question_places("长沙市2019年调解了多少纠纷") == ("长沙市",)
+
+
+def test_english_gloss_weights_let_the_asked_term_pick_the_sentence():
+    # "face recognition" → 刷脸 (twice: the glossary's first term), "business" → 营商环境 (once):
+    # counted by tokens, the three bigrams of 营商环境 would outweigh 刷脸's one.
+    from retrieval.highlight import gloss_token_weights
+    from retrieval.lexical import tokenize
+
+    sentences = ["营造一流法治化营商环境。", "推行“刷脸办事”。"]
+    gloss_text = "龙华 刷脸 刷脸 营商环境"
+    weights = gloss_token_weights(gloss_text.split(), tokenize, {"龙华"})
+    q_tokens = tokenize("刷脸 刷脸 营商环境")
+    kwargs = dict(question="can I use face recognition for business?", query_tokens=q_tokens,
+                  sentence_tokens=[tokenize(s) for s in sentences], idf=lambda t: 1.0)
+    assert choose_sentence(sentences, **kwargs).index == 0  # every token alike
+    assert choose_sentence(sentences, **kwargs, token_weights=weights).index == 1

@@ -59,3 +59,39 @@ def test_question_language():
     assert question_lang("2019年衡阳调解了多少矛盾纠纷？") == "zh"
     assert question_lang("GDP是多少") == "zh"  # an English word in a Chinese question
     assert question_lang("12345") == "zh"
+
+
+def test_hyphenated_words_meet_the_glossary_phrase():
+    table = parse_glossary("rule of law\t法治\nspot check\t抽查\n")
+    assert "法治" in gloss("who gets the annual rule-of-law report?", known, table, {}).terms
+    assert "抽查" in gloss("how many files were spot-checked", known, table, {}).terms
+    assert stem("hearings") == stem("hearing") and stem("buildings") == stem("building")
+
+
+def test_everyday_words_get_no_dictionary_gloss_and_do_not_count_as_untranslated():
+    dictionary = reverse_cedict([
+        {"simplified": "使用", "definitions": ["to use"]},
+        {"simplified": "信息", "definitions": ["news"]},  # "new" stems to the same key as "news"
+        {"simplified": "调解", "definitions": ["to mediate"]},
+    ])
+    g = gloss("can i use the new mediation?", lambda t: True, {}, dictionary)
+    assert "使用" not in g.terms and "信息" not in g.terms
+    g = gloss("did they use new ways to mediate", lambda t: True, {}, dictionary)
+    assert g.terms == ("调解",) and g.translated == 1.0
+
+
+def test_translated_share_is_low_for_a_question_the_reports_have_no_words_for():
+    in_scope = gloss("how many disputes were mediated in hengyang?", known, TABLE, CEDICT)
+    off_topic = gloss("any restaurants near the centre, and should i leave a tip?", known, TABLE, CEDICT)
+    assert in_scope.translated == 1.0
+    assert off_topic.translated == 0.0 and off_topic.terms == ()
+    half = gloss("what does a lawyer cost?", known, TABLE, CEDICT)  # lawyer yes, cost no
+    assert half.translated == 0.5
+
+
+def test_a_time_word_inside_a_translated_phrase_is_not_a_time_word():
+    table = parse_glossary("work plan\t工作方案\n")
+    g = gloss("when was the work plan drawn up?", known, table, {})
+    assert "工作方案" in g.terms and "计划" not in g.text.split()
+    # alone it still asks about the plan
+    assert "计划" in gloss("what is the plan for 2020?", known, table, {}).text.split()
