@@ -12,10 +12,16 @@ Kinds, decided in this order:
 - more — 具体怎么做的 / 详细说说 / 还有呢: the previous question's next results;
 - year / place — the message names only years and/or a place (那2017年呢, 龙岗区呢, 换成南山区,
   去年呢): the previous question with those replaced;
-- fresh — the message names its own place and measure, or its own subject without the marks of an
-  ellipsis: nothing is carried over (context must never leak into a complete question);
-- measure — an ellipsis with a new measure (固定资产投资呢, 那参考率呢: the measure replaced) or a
-  predicate on the same subject (增长了多少？, 受理了多少件？: the question words replaced).
+- fresh — the message names its own place and measure, or is a longer question of its own
+  (more than MAX_CARRIED characters of subject): nothing is carried over (context must never leak
+  into a complete question);
+- measure — an ellipsis with a new measure (固定资产投资呢, 那参考率呢: the measure replaced), a
+  predicate on the same subject (增长了多少？, 受理了多少件？, 龙华定了多少: the question words
+  replaced), or a short question naming no place (有效发明专利多少件: asked in the conversation's
+  place and year — HQE's rule).
+
+全省/全市 mean the province/city the previous place lies in (place_parents.txt); a conversation about
+targets (计划/目标) stays about targets unless the message asks what was achieved (实际修了多少).
 """
 
 from __future__ import annotations
@@ -45,36 +51,38 @@ _TAIL = re.compile(
     r"(?:是多少|有多少|为多少|多少[个件次名项家人所亿万元户座条]*|几[个件次名项家人所]?|是什么|有哪些|哪些|怎么样|怎样|如何|"
     r"是怎么做的|怎么做的|是否|有没有|吗|呢)?[？?。！!~\s]*$"
 )
-_VERBS = "增长|下降|提高|增加|减少|完成|实现|达到|新增|受理|办理|占|收到|审结|建成|开工|引进|投入|提速|压缩|办|开|搞|做"
+_VERBS = (
+    "增长|下降|提高|增加|减少|完成|实现|达到|新增|受理|办理|占|收到|审结|建成|开工|引进|投入|提速|压缩|办|开|搞|做|定|修|建"
+)
 _PREDICATE_START = re.compile(
     rf"^(?:那|那么)?(?:{_VERBS}|有多少|是多少|多少|几[个件次名项家人所]?|怎么|如何|具体|是否|有没有|比上年|同比)"
 )
 # Any verb + 了 + how many, and nothing else (提速了多少？, 压缩了几天): a predicate with no subject of its
 # own. With an object (调解了多少矛盾纠纷) the message names its own subject and stands alone.
 _BARE_PREDICATE = re.compile(
-    r"^(?:那|那么)?[\u4e00-\u9fff]{1,2}了(?:多少|几)[个件次名项家人所亿万元户座条天倍]*[？?。！!\s]*$"
+    r"^(?:那|那么)?[\u4e00-\u9fff]{1,3}了(?:多少|几)[个件次名项家人所亿万元户座条天倍]*[？?。！!\s]*$"
 )
-_COUNTER = re.compile(r"^[个件次名项家人所亿万元户座条张套天倍]+")
+_COUNTER = re.compile(r"^(?:平方公里|公里|平方米|公顷|人次|标箱|千瓦|[个件次名项家人所亿万元户座条张套天倍亩吨])+")
 _QUESTION_WORD = re.compile(r"多少|几[个件次名项家人所年]?|哪些|哪个|什么|怎么|如何|是否|有没有")
 _TRAILING_VERB = re.compile(rf"(?:(?:{_VERBS})了?|了|的)+$")
 _FILLER = re.compile(
-    r"^(?:请问|那么|那|换成|改成|换到|换(?=[0-9〇零一二三四五六七八九今去前明])|改为|如果是|要是|再看看|看看|再问|还有|的|一下)+|(?:的|呢|吗|一下|看看|看一下)+$"
+    r"^(?:请问|那么|那(?![边里会时块年些个样])|换成|改成|换到|换(?=[0-9〇零一二三四五六七八九今去前明])|改为|如果是|要是|"
+    r"再看看|看看|再问|还有|的|一下)+|(?:的|呢|吗|啊|呀|吧|哈|嘛|来着|一下|看看|看一下)+$"
 )
 _GENERIC_TAIL = re.compile(r"(?:的)?(?:情况|工作|方面|问题|内容|数据|数字|成绩)+$")
 # What a year or place follow-up may add without naming a measure: 2024年的数字呢, 2017年的数据有吗,
 # 全省的情况呢, 那时候怎么样.
 _GENERIC_CONTENT = re.compile(
-    r"^(?:的)?(?:情况|数据|数字|数|那边|这边|那里|方面)?(?:的)?(?:有吗|有没有|有|吗|呢|怎么样|怎样|如何|咋样|多少)?$"
+    r"^(?:的)?(?:那会儿|那时候|那时|当时|那一年|那年|情况|数据|数字|数|那边|这边|那里|这里|这块|那块|这一块|方面)?"
+    r"(?:的)?(?:有吗|有没有|有|吗|呢|怎么样|怎样|如何|咋样|多少)?$"
 )
-# A bare measure asked of the conversation's subject: 有效发明专利多少件, 赤字率定的多少, 单日客流最高多少
-# (a noun phrase of a few characters + how many, no place, no verb + 了 of its own).
-_BARE_MEASURE_TAIL = re.compile(
-    r"^(?:是多少|有多少|为多少|多少[个件次名项家人所亿万元户座条张套公里]*|几[个件次名项家人所]?)[？?。！!~\s]*$"
-)
-MAX_BARE_MEASURE = 6  # characters; a longer question without a place names a subject of its own
+MAX_CARRIED = 8  # characters of subject a message without a place may name and still be asked in the chat's place
 # 全省 / 全市 in a follow-up: the province / city the previous place lies in (place_parents.txt).
 _WHOLE = {"全省": "省", "省里": "省", "全市": "市", "市里": "市"}
 _INTENT_WORDS = ("目标", "计划", "预期")
+_ACTUAL = re.compile(r"实际|完成了|实现了|达到了")  # …but a message asking what was achieved is not
+# Measures that are an attribute of the subject, not a subject of their own: 增速 of 金融业增加值.
+_ATTRIBUTE = re.compile(r"^(?:增速|增幅|增长|增量|总额|总数|总量|人均|占比|比重|规模|排名|比例|目标|计划)")
 PARENTS_FILE = Path(__file__).with_name("place_parents.txt")
 _NATIONAL = ("全国", "中国", "我国")
 MAX_TURNS = 5  # turns a conversation remembers
@@ -205,7 +213,7 @@ def parts(question: str, places: Sequence[str]) -> Parts:
     tail_match = _TAIL.search(rest)
     tail = tail_match.group(0) if tail_match else ""
     topic = rest[: len(rest) - len(tail)] if tail else rest
-    topic = re.sub(r"^(?:请问|那么|那|的)+|的+$", "", topic)
+    topic = re.sub(r"^(?:请问|那么|那(?![边里会时块年些个样])|的)+|的+$", "", topic)
     return Parts(years=years, place=place, topic=topic, tail=tail)
 
 
@@ -225,6 +233,8 @@ def subject(topic: str) -> str:
     core = topic[: m.start()] if m else topic
     core = _TRAILING_VERB.sub("", core)
     core = _GENERIC_TAIL.sub("", core)
+    # 计划新增多少公里碧道 / 碧道计划定了: the subject is 碧道, 计划 what was asked of it
+    core = re.sub(rf"(?:{'|'.join(_INTENT_WORDS)})+$", "", core)
     if not core and m:  # the object after the question: 新增了多少家国家高新技术企业 → 国家高新技术企业
         core = _GENERIC_TAIL.sub("", _COUNTER.sub("", topic[m.end():]))
     return core or topic
@@ -237,7 +247,7 @@ def _replace_measure(topic: str, new: str) -> str:
     (地区生产总值 → 固定资产投资)."""
     if len(new) <= 3 and len(topic) > len(new) and topic[-1] == new[-1]:
         return topic[: -len(new)] + new
-    if len(new) <= 3 and subject(topic) != topic:
+    if len(new) <= 3 and (subject(topic) != topic or _ATTRIBUTE.match(new)):
         return subject(topic) + new
     return new
 
@@ -259,39 +269,46 @@ def understand(message: str, previous: Turn | None, places: Sequence[str]) -> Un
             return Understanding(text, FRESH)
         changed = tuple(k for k, v in (("year", mine.years), ("place", mine.place)) if v)
         merged = Parts(mine.years or before.years, mine.place or before.place, before.topic, before.tail or "？")
-        return Understanding(merged.compose(), YEAR if mine.years else PLACE, changed)
+        return Understanding(_asked(merged.compose()), YEAR if mine.years else PLACE, changed)
     elliptic = bool(_ELLIPSIS_END.search(text) or _OPENER.match(text))
     predicate = bool(_PREDICATE_START.match(mine.topic)) if mine.topic else bool(mine.tail)
-    predicate = predicate or bool(_BARE_PREDICATE.match(text))
-    if mine.place and len(content) >= 2 and not elliptic:
+    bare = bool(_BARE_PREDICATE.match(text) or _BARE_PREDICATE.match(f"{mine.topic}{mine.tail}"))
+    predicate = predicate or bare
+    if mine.place and len(content) >= 2 and not elliptic and not bare:
         return Understanding(text, FRESH)
     if predicate:
-        topic = subject(before.topic)
+        topic = _with_intent(subject(before.topic), before.topic, text)
         question_words = re.sub(r"^(?:那么|那)", "", f"{mine.topic}{mine.tail}")
         merged = Parts(mine.years or before.years, mine.place or before.place, topic, question_words)
-        return Understanding(merged.compose(), MEASURE, ("measure",))
-    bare_measure = (not mine.place and (before.place or before.years) and len(mine.topic) <= MAX_BARE_MEASURE
-                    and "了" not in mine.topic and bool(_BARE_MEASURE_TAIL.match(mine.tail)))
-    if bare_measure and not elliptic:
+        return Understanding(_asked(merged.compose()), MEASURE, ("measure",))
+    # HQE's rule: a short message naming no place of its own is asked in the conversation's place and
+    # year (有效发明专利多少件, 目标定了多少, 学位增加了多少); a longer one names a subject of its own.
+    carried = not mine.place and bool(before.place or before.years) and len(mine.topic) <= MAX_CARRIED
+    if carried and not elliptic:
         measure = _with_intent(_replace_measure(before.topic, mine.topic), before.topic)
-        merged = Parts(mine.years or before.years, before.place, measure, mine.tail)
-        return Understanding(merged.compose(), MEASURE, ("measure",))
+        merged = Parts(mine.years or before.years, before.place, measure, mine.tail or "？")
+        return Understanding(_asked(merged.compose()), MEASURE, ("measure",))
     if elliptic:
         measure = content
         tail = before.tail or "？"
         merged = Parts(mine.years or before.years, mine.place or before.place,
                        _replace_measure(before.topic, measure), tail)
         changed = ("measure",) + tuple(k for k, v in (("year", mine.years), ("place", mine.place)) if v)
-        return Understanding(merged.compose(), MEASURE, changed)
+        return Understanding(_asked(merged.compose()), MEASURE, changed)
     return Understanding(text, FRESH)
 
 
-def _with_intent(topic: str, previous_topic: str) -> str:
+def _asked(standalone: str) -> str:
+    """A rewritten question ends as a question does (目标定了多少 → …目标定了多少？)."""
+    return standalone if re.search(r"[？?。！!]$", standalone) else f"{standalone}？"
+
+
+def _with_intent(topic: str, previous_topic: str, message: str = "") -> str:
     """A new measure asked in a conversation about plans stays about plans: 赤字率定的多少 after
     专项债计划发多少 → 赤字率计划定多少 (a target is read from the year's own report, an actual figure
     from the next year's)."""
     word = next((w for w in _INTENT_WORDS if w in previous_topic), None)
-    if word is None or any(w in topic for w in _INTENT_WORDS):
+    if word is None or any(w in topic or w in message for w in _INTENT_WORDS) or _ACTUAL.search(message):
         return topic
     return f"{topic}{word}"
 

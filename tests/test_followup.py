@@ -18,7 +18,10 @@ from retrieval.followup import (
     with_year,
 )
 
-PLACES = ["南山区", "南山", "福田区", "福田", "深圳市", "深圳", "广东省", "广东", "衡阳市", "衡阳", "罗湖区", "罗湖"]
+PLACES = [
+    "南山区", "南山", "福田区", "福田", "深圳市", "深圳", "广东省", "广东", "衡阳市", "衡阳", "罗湖区", "罗湖",
+    "坪山区", "坪山", "龙华区", "龙华", "光明区", "光明",
+]
 
 
 def after(previous: str, message: str):
@@ -56,7 +59,7 @@ def test_follow_ups_of_a_figure_question(message, kind, standalone):
 
 
 def test_a_short_measure_replaces_the_end_of_the_subject():
-    assert after("学法考试通过率是多少", "那参考率呢？").standalone == "学法考试参考率是多少"
+    assert after("学法考试通过率是多少", "那参考率呢？").standalone == "学法考试参考率是多少？"
     assert after("衡阳行政复议情况怎么样", "受理了多少件？").standalone == "衡阳行政复议受理了多少件？"
     assert after("衡阳市行政复议一年收到多少申请", "受理了多少件？").standalone == "衡阳市行政复议一年受理了多少件？"
     assert after("2019年衡阳调解了多少矛盾纠纷", "成功率呢？").standalone == "2019年衡阳调解成功率？"
@@ -67,7 +70,6 @@ def test_a_short_measure_replaces_the_end_of_the_subject():
     "message",
     [
         "广东省2020年新增就业多少人？",  # its own place and measure
-        "学位增加了多少",  # its own subject, no mark of an ellipsis
         "衡阳市政务中心集中办理了多少项服务事项？",
         "深圳2019年地铁通车里程是多少",
         "调解了多少矛盾纠纷",  # verb + 了 + how many + its own object
@@ -82,9 +84,12 @@ def test_complete_questions_start_fresh(message):
 def test_a_bare_measure_is_asked_of_the_conversations_place_and_year():
     # a few characters + how many, no place of its own: the same place and year, a new measure
     understood = after("2023年南山区全社会研发投入占GDP比重是多少？", "有效发明专利多少件")
-    assert (understood.kind, understood.standalone) == (MEASURE, "2023年南山区有效发明专利多少件")
+    assert (understood.kind, understood.standalone) == (MEASURE, "2023年南山区有效发明专利多少件？")
     # a conversation about plans stays about plans (a target is read from that year's own report)
     assert "计划" in after("2023年国务院报告里专项债计划发多少？", "赤字率定的多少").standalone
+    # so is a short question of its own without a place (HQE: what the message lacks is carried over)
+    assert after("2022年南山区地区生产总值是多少？", "学位增加了多少").standalone == "2022年南山区学位增加了多少？"
+    assert after("2023年深圳地区生产总值增长目标是多少？", "目标定了多少").kind == MEASURE
     # a longer question without a place names a subject of its own and stands alone
     assert after("2022年南山区地区生产总值是多少？", "政府信息公开申请怎么提交").kind == FRESH
 
@@ -105,13 +110,26 @@ def test_generic_words_add_no_measure(message, kind, standalone):
 
 def test_a_short_measure_keeps_the_object_of_a_how_many_question():
     understood = after("深圳去年新增了多少家国家高新技术企业？", "总数多少")
-    assert (understood.kind, understood.standalone) == (MEASURE, "去年深圳国家高新技术企业总数多少")
+    assert (understood.kind, understood.standalone) == (MEASURE, "去年深圳国家高新技术企业总数多少？")
 
 
 def test_switching_the_year_in_passing():
     understood = after("深圳2021年港口集装箱吞吐量多少万标箱？", "换2024年看看")
     assert understood.standalone == "2024年深圳港口集装箱吞吐量多少万标箱？"
-    assert after("2022年南山区地区生产总值是多少？", "换届选举什么时候").kind == FRESH
+    assert "换届选举" in after("2022年南山区地区生产总值是多少？", "换届选举什么时候").standalone  # 换届: no opener
+
+
+def test_demonstratives_attributes_and_actuals():
+    assert after("2023年坪山专精特新小巨人企业总数多少家？", "坪山那边多少").kind == PLACE  # 那边: no measure
+    assert after("2022年罗湖金融业增加值是多少？", "2020年那会儿呢").standalone == "2020年罗湖金融业增加值是多少？"
+    # an attribute (增速, 总额, 人均 …) is of the subject; a noun of its own replaces it
+    assert after("2022年罗湖金融业增加值是多少？", "增速多少").standalone == "2022年罗湖金融业增加值增速多少？"
+    # a place with a bare predicate asks the same of that place (龙华定了多少: its target too)
+    understood = after("2022年光明区计划新增多少公里碧道？", "龙华定了多少")
+    assert understood.kind == MEASURE and understood.standalone.startswith("2022年龙华")
+    assert "碧道" in understood.standalone and "计划" in understood.standalone
+    # asking what was achieved drops the plan the conversation was about
+    assert "计划" not in after("今年龙华计划新增多少公里碧道？", "那去年实际修了多少").standalone
 
 
 def test_whole_city_after_a_district_is_its_city():
