@@ -132,6 +132,21 @@ def test_demonstratives_attributes_and_actuals():
     assert "计划" not in after("今年龙华计划新增多少公里碧道？", "那去年实际修了多少").standalone
 
 
+@pytest.mark.parametrize("message", ["还有别的措施吗", "其他的呢", "然后呢", "展开讲讲", "麻烦详细介绍一下", "下一页"])
+def test_asking_for_more_pages(message):
+    assert after("2022年南山区地区生产总值是多少？", message).kind == MORE
+
+
+def test_asking_for_more_is_not_a_how_many_question():
+    assert after("2022年南山区地区生产总值是多少？", "还有多少家企业没搬").kind != MORE
+
+
+@pytest.mark.parametrize(("message", "kind"), [("查一下2020年的", YEAR), ("2020年这个呢", YEAR), ("问问福田区", PLACE)])
+def test_chat_fillers_add_nothing(message, kind):
+    understood = after("2022年南山区地区生产总值是多少？", message)
+    assert understood.kind == kind and understood.standalone.endswith("地区生产总值是多少？")
+
+
 def test_whole_city_after_a_district_is_its_city():
     assert after("2022年南山区地区生产总值是多少？", "全市呢").standalone == "2022年深圳市地区生产总值是多少？"
     # no known parent (衡阳 lies in 湖南省, which no report here is about): left as written, not guessed
