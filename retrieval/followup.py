@@ -76,14 +76,15 @@ _QUESTION_WORD = re.compile(r"多少|几[个件次名项家人所年]?|哪些|�
 _TRAILING_VERB = re.compile(rf"(?:(?:{_VERBS})了?|了|的)+$")
 _FILLER = re.compile(
     r"^(?:请问|那么|那(?![边里会时块年些个样])|换成|改成|换到|换(?=[0-9〇零一二三四五六七八九今去前明])|改为|如果是|要是|"
-    r"再看看|看看|再问|还有|的|一下|查一下|查查|问一下|问问|帮我查|帮我看|说说|讲讲|看一下|瞧瞧|告诉我)+|(?:的|呢|吗|啊|呀|吧|哈|嘛|来着|一下|看看|看一下)+$"
+    r"再看看|看看|再问|还有|的|一下|换个地方|换个地区|换一个|换个|查一下|查查|问一下|问问|帮我查|帮我看|说说|讲讲|看一下|瞧瞧|告诉我)+|(?:的|呢|吗|啊|呀|吧|哈|嘛|来着|一下|看看|看一下)+$"
 )
 _GENERIC_TAIL = re.compile(r"(?:的)?(?:情况|工作|方面|问题|内容|数据|数字|成绩)+$")
 # What a year or place follow-up may add without naming a measure: 2024年的数字呢, 2017年的数据有吗,
 # 全省的情况呢, 那时候怎么样.
 _GENERIC_CONTENT = re.compile(
-    r"^(?:的)?(?:那会儿|那时候|那时|当时|那一年|那年|情况|数据|数字|数|那边|这边|那里|这里|这块|那块|这一块|方面|这个|那个|这方面|那方面|这项|该项)?"
-    r"(?:的)?(?:有吗|有没有|有|吗|呢|怎么样|怎样|如何|咋样|多少)?$"
+    r"^(?:在|到|去)?(?:的)?(?:那会儿|那时候|那时|当时|那一年|那年|情况|数据|数字|数|那边|这边|那里|这里|这块|那块|这一块|"
+    r"方面|这个|那个|这方面|那方面|这项|该项)?(?:的)?"
+    r"(?:又|也|呢)?(?:是多少|有多少|为多少|多少|怎么样了?|怎样|如何了?|咋样了?|情况如何|有吗|有没有|有|吗|呢)?$"
 )
 MAX_CARRIED = 8  # characters of subject a message without a place may name and still be asked in the chat's place
 # 全省 / 全市 in a follow-up: the province / city the previous place lies in (place_parents.txt).
@@ -230,7 +231,7 @@ def _content(message: str, p: Parts) -> str:
     """What the message says besides years, place and fillers (its own subject or measure)."""
     rest = f"{p.topic}{p.tail}"
     rest = _ELLIPSIS_END.sub("", rest)
-    rest = re.sub(r"[？?。！!~\s]+$", "", rest)
+    rest = re.sub(r"[？?。！!~，,、；;：:\s]+", "", rest)
     rest = _FILLER.sub("", rest)
     return "" if _GENERIC_CONTENT.match(rest) else rest
 
@@ -305,6 +306,26 @@ def understand(message: str, previous: Turn | None, places: Sequence[str]) -> Un
         changed = ("measure",) + tuple(k for k, v in (("year", mine.years), ("place", mine.place)) if v)
         return Understanding(_asked(merged.compose()), MEASURE, changed)
     return Understanding(text, FRESH)
+
+
+def needs_context(message: str, places: Sequence[str]) -> bool:
+    """A message that only makes sense after another question (那2017年呢？, 龙华区呢, 增长了多少？,
+    还有呢) — asked first, it has nothing to build on, and searching its few words answers nonsense."""
+    text = fold_for_match(message).strip()
+    if _MORE.match(text) or _BARE_PREDICATE.match(text):
+        return True
+    opener = _OPENER.match(text)
+    p = parts(text[opener.end():] if opener else text, places)
+    elliptic = bool(_ELLIPSIS_END.search(text) or opener)
+    return bool(p.years or p.place) and elliptic and not _content(text, p)
+
+
+def context_note(lang: str = "zh") -> str:
+    """What a message that `needs_context` gets instead of passages."""
+    if lang == "en":
+        return ("This reads like a follow-up, but there is no earlier question to follow. "
+                "Please ask the whole question, e.g. 2017年深圳地区生产总值是多少？")
+    return "这像是接着上一个问题问的，但还没有上一个问题。请把问题说完整，例如：2017年深圳地区生产总值是多少？"
 
 
 def _asked(standalone: str) -> str:

@@ -11,6 +11,7 @@ from retrieval.followup import (
     PLACE,
     YEAR,
     Turn,
+    needs_context,
     parts,
     remember,
     understand,
@@ -147,10 +148,25 @@ def test_chat_fillers_add_nothing(message, kind):
     assert understood.kind == kind and understood.standalone.endswith("地区生产总值是多少？")
 
 
+@pytest.mark.parametrize("message", ["在福田呢", "换个地方，福田区", "福田区是多少", "福田区又是多少", "福田怎么样了"])
+def test_a_place_with_only_question_words_is_a_place_follow_up(message):
+    understood = after("2022年南山区地区生产总值是多少？", message)
+    assert understood.kind == PLACE
+    assert understood.standalone.startswith("2022年福田") and understood.standalone.endswith("地区生产总值是多少？")
+
+
 def test_whole_city_after_a_district_is_its_city():
     assert after("2022年南山区地区生产总值是多少？", "全市呢").standalone == "2022年深圳市地区生产总值是多少？"
     # no known parent (衡阳 lies in 湖南省, which no report here is about): left as written, not guessed
     assert "全省" in after("2019年衡阳调解了多少矛盾纠纷", "全省的情况呢").standalone
+
+
+@pytest.mark.parametrize(("message", "needs"), [
+    ("那2017年呢？", True), ("龙华区呢", True), ("换成南山区", True), ("增长了多少？", True), ("还有呢", True),
+    ("2017年深圳GDP是多少", False), ("固定资产投资呢？", False), ("南山区", False), ("2019年", False),
+])
+def test_a_follow_up_asked_first_needs_context(message, needs):
+    assert needs_context(message, PLACES) is needs
 
 
 def test_first_message_and_messages_that_say_nothing_are_fresh():

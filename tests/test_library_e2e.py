@@ -212,6 +212,8 @@ def test_cli_chat_keeps_context_resets_and_never_leaks_into_a_complete_question(
     assert "理解为 (understood as): 2017年罗湖区固定资产投资是多少？" in text
     after_reset = text.split("conversation forgotten")[1]
     assert "理解为 (understood as): 2019年罗湖区" not in after_reset  # /reset: no context
+    first = after_reset.split("reportqa> 衡阳市调解了多少矛盾纠纷")[0]
+    assert "请把问题说完整" in first and "《" not in first  # a follow-up with nothing to follow: no passages
     complete = after_reset.split("reportqa> 衡阳市调解了多少矛盾纠纷")[1].split("reportqa> 那罗湖区呢？")[0]
     assert "理解为" not in complete and "17076" in complete  # a complete question stands alone
     assert "理解为 (understood as): 罗湖区调解了多少矛盾纠纷" in text
@@ -247,6 +249,7 @@ def test_telegram_dialogue_ask_back_and_reset(tg, library, tmp_path, monkeypatch
         assert "已忘记之前的对话" in reset.result["text"]
         fresh = ask(tg, "那2019年呢？", chat)
         assert "理解为" not in fresh.result["text"]  # nothing left to follow up
+        assert "请把问题说完整" in fresh.result["text"] and "《" not in fresh.result["text"]
         # memory is per chat and kept as HMACs; forget-chat deletes it too
         other = ask(tg, "那2017年呢？", tg.private_chat(2002))
         assert "理解为" not in other.result["text"]
