@@ -19,6 +19,7 @@ from rich.text import Text
 
 from retrieval.answer import Answer, Hit, citation
 from retrieval.document import Report, ReportMeta, Section
+from retrieval.followup import INCOMPLETE
 
 if TYPE_CHECKING:  # the retriever module may pull in heavy imports; rendering needs only the record
     from retrieval.corpus import AddResult
@@ -150,6 +151,9 @@ def render_answer(answer: Answer, plain: bool) -> Text:
             line = f"按{answer.ambiguous[0]}回答；也可能是 (also): {others} — --region NAME / /region NAME"
         out.append(line + "\n", style="bold")
     note = f"{EN['note'] if en else '注 (note)'}: {answer.note}\n" if answer.note else ""
+    if answer.followup == INCOMPLETE:  # a follow-up with nothing to follow: the note says what to do
+        out.append(note, style="bold")
+        return out
     if not answer.answered:
         out.append(label(NOT_COVERED, answer.lang) + "\n", style="bold")
         out.append(note, style="bold")

@@ -36,6 +36,7 @@ from retrieval.normalize import fold_for_match
 from retrieval.years import _EXPLICIT, _RANGE, _RELATIVE, _year_value
 
 FRESH, YEAR, PLACE, MEASURE, MORE = "fresh", "year", "place", "measure", "more"
+INCOMPLETE = "incomplete"  # a follow-up with nothing to follow (`needs_context`): answered by a note only
 
 # Asking for more of the same: a closed class of chat phrases (具体怎么做的, 详细说说, 还有别的措施吗,
 # 其他的呢, 然后呢, 展开讲讲, 再多说一点, 下一页 …).

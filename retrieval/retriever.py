@@ -23,7 +23,7 @@ from retrieval.answer import Answer, Hit, report_label
 from retrieval.config import Settings
 from retrieval.document import Report, ReportMeta, Section
 from retrieval.errors import InputError
-from retrieval.followup import MORE, Turn, context_note, needs_context, understand
+from retrieval.followup import INCOMPLETE, MORE, Turn, context_note, needs_context, understand
 from retrieval.highlight import (
     asks_for_number,
     asks_for_share,
@@ -432,7 +432,8 @@ class Retriever:
         previous = history[-1] if history else None
         if previous is None and needs_context(q, self.known_places):
             lang = question_lang(q)
-            return Answer(q, False, note=context_note(lang), understood_as=q, lang=lang), Turn(q, q)
+            answer = Answer(q, False, note=context_note(lang), understood_as=q, followup=INCOMPLETE, lang=lang)
+            return answer, Turn(q, q)
         understood = understand(q, previous, self.known_places)
         if understood.kind == MORE and previous is not None:
             offset = previous.offset + top_k

@@ -165,3 +165,11 @@ def test_only_headings_are_styled_in_outlines_and_sections(colour_console: Conso
     outline = printed(render_outline(report), make_console(io.StringIO()))
     assert last_style_before(outline, "七、(一) 推行多元化解机制") in ("", "0")
     assert "36" in last_style_before(outline, TITLE)  # the report title is in the citation colour
+
+
+def test_a_follow_up_with_nothing_to_follow_gets_the_note_not_the_not_covered_line():
+    from retrieval.followup import INCOMPLETE, context_note
+
+    answer = Answer("那2017年呢？", False, note=context_note(), understood_as="那2017年呢？", followup=INCOMPLETE)
+    text = render_answer(answer, plain=True).plain
+    assert "请把问题说完整" in text and NOT_COVERED not in text

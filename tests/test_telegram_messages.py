@@ -281,3 +281,11 @@ def test_inline_articles_one_per_hit_titled_by_citation_or_a_no_results_article(
         visible_text(a.input_message_content.message_text, "HTML")
     none = tm.inline_articles(Answer("火星", False, hits), "k")
     assert len(none) == 1 and none[0].title == "没有找到相关内容"
+
+
+def test_a_follow_up_with_nothing_to_follow_gets_the_note_not_the_not_covered_line():
+    from retrieval.followup import INCOMPLETE, context_note
+
+    answer = Answer("那2017年呢？", False, note=context_note(), understood_as="那2017年呢？", followup=INCOMPLETE)
+    text = visible_text(tm.render_not_covered(answer), "HTML")
+    assert "请把问题说完整" in text and tm.NOT_COVERED not in text and "那2017年呢？" in text

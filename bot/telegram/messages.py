@@ -24,6 +24,7 @@ from telegram.constants import ParseMode
 
 from retrieval.answer import Answer, Hit, citation
 from retrieval.document import ReportMeta, Section
+from retrieval.followup import INCOMPLETE
 
 MESSAGE_LIMIT = 4096  # Telegram's limit, UTF-16 units of the visible text
 PART_LIMIT = 4000  # what we allow for the raw HTML of one part: below the limit with tags counted
@@ -347,6 +348,8 @@ def render_not_covered(answer: Answer, scope: str | None = None) -> str:
     else:
         tail = "下面是最接近的章节，可点开查看：" if answer.hits else "请换个说法再试，或用 /sections 浏览目录。"
     note = f"\n\nℹ️ {escape(answer.note)}" if answer.note else ""
+    if answer.followup == INCOMPLETE:  # a follow-up with nothing to follow: the note says what to do
+        return f"❓ {escape(shorten(answer.question, QUESTION_ECHO))}{note}"
     context = "".join(f"\n{line}" for line in _context_lines(answer, scope))
     return (f"❓ {escape(shorten(answer.question, QUESTION_ECHO))}{context}{note}\n\n"
             f"{t(NOT_COVERED, answer.lang)}{tail}")
