@@ -58,7 +58,7 @@ _OPENER = re.compile(
 _ELLIPSIS_END = re.compile(r"(?:呢|的呢|怎么样呢|如何呢)[？?。！!~\s]*$")
 _TAIL = re.compile(
     r"(?:(?:增长|下降|提高|增加|减少|完成|实现|达到|新增|受理|办理|占|收到|审结|建成|开工|引进|投入)(?:了)?)?"
-    r"(?:是多少|有多少|为多少|多少[个件次名项家人所亿万元户座条]*|几[个件次名项家人所]?|是什么|有哪些|哪些|怎么样|怎样|如何|"
+    r"(?:是多少|有多少|为多少|多少[个件次名项家人所亿万元户座条台辆套张亩吨]*|几[个件次名项家人所台辆套张]?|是什么|有哪些|哪些|怎么样|怎样|如何|"
     r"是怎么做的|怎么做的|是否|有没有|吗|呢)?[？?。！!~\s]*$"
 )
 _VERBS = (
@@ -70,7 +70,7 @@ _PREDICATE_START = re.compile(
 # Any verb + 了 + how many, and nothing else (提速了多少？, 压缩了几天): a predicate with no subject of its
 # own. With an object (调解了多少矛盾纠纷) the message names its own subject and stands alone.
 _BARE_PREDICATE = re.compile(
-    r"^(?:那|那么)?[\u4e00-\u9fff]{1,3}了(?:多少|几)[个件次名项家人所亿万元户座条天倍]*[？?。！!\s]*$"
+    r"^(?:那|那么)?[\u4e00-\u9fff]{1,3}[了的](?:多少|几)[个件次名项家人所亿万元户座条天倍台辆套张亩吨]*[？?。！!\s]*$"
 )
 _COUNTER = re.compile(r"^(?:平方公里|公里|平方米|公顷|人次|标箱|千瓦|[个件次名项家人所亿万元户座条张套天倍亩吨])+")
 _QUESTION_WORD = re.compile(r"多少|几[个件次名项家人所年]?|哪些|哪个|什么|怎么|如何|是否|有没有")
@@ -90,8 +90,10 @@ _GENERIC_CONTENT = re.compile(
 MAX_CARRIED = 8  # characters of subject a message without a place may name and still be asked in the chat's place
 # 全省 / 全市 in a follow-up: the province / city the previous place lies in (place_parents.txt).
 _WHOLE = {"全省": "省", "省里": "省", "全市": "市", "市里": "市"}
-_INTENT_WORDS = ("目标", "计划", "预期")
-_ACTUAL = re.compile(r"实际|完成了|实现了|达到了")  # …but a message asking what was achieved is not
+# A conversation about targets stays about targets (`_with_intent`)…
+_INTENT_WORDS = ("目标", "计划", "预期", "打算")
+# …but a message asking what was achieved (实际, 搞了多少亩 — not 定了多少) is not
+_ACTUAL = re.compile(r"实际|完成了|实现了|达到了|(?<!定)了(?:多少|几)")
 # Measures that are an attribute of the subject, not a subject of their own: 增速 of 金融业增加值.
 _ATTRIBUTE = re.compile(r"^(?:增速|增幅|增长|增量|总额|总数|总量|人均|占比|比重|规模|排名|比例|目标|计划)")
 PARENTS_FILE = Path(__file__).with_name("place_parents.txt")
@@ -238,17 +240,18 @@ def _content(message: str, p: Parts) -> str:
 
 
 def subject(topic: str) -> str:
-    """The subject of a topic, without what it asked about it: 行政复议一年收到多少申请 → 行政复议一年,
-    调解了多少矛盾纠纷 → 调解, 行政复议情况 → 行政复议."""
+    """The subject of a topic, without what it asked about it: 行政复议一年收到多少申请 → 行政复议一年申请,
+    调解了多少矛盾纠纷 → 调解矛盾纠纷, 行政复议情况 → 行政复议."""
     m = _QUESTION_WORD.search(topic)
     core = topic[: m.start()] if m else topic
     core = _TRAILING_VERB.sub("", core)
     core = _GENERIC_TAIL.sub("", core)
     # 计划新增多少公里碧道 / 碧道计划定了: the subject is 碧道, 计划 what was asked of it
     core = re.sub(rf"(?:{'|'.join(_INTENT_WORDS)})+$", "", core)
-    if not core and m:  # the object after the question: 新增了多少家国家高新技术企业 → 国家高新技术企业
-        core = _GENERIC_TAIL.sub("", _COUNTER.sub("", topic[m.end():]))
-    return core or topic
+    # the object after the question: 新增了多少家国家高新技术企业 → 国家高新技术企业,
+    # 国家计划新增多少高标准农田 → 国家高标准农田
+    obj = _GENERIC_TAIL.sub("", _COUNTER.sub("", topic[m.end():])) if m else ""
+    return f"{core}{obj}" or topic
 
 
 def _replace_measure(topic: str, new: str) -> str:
@@ -296,14 +299,14 @@ def understand(message: str, previous: Turn | None, places: Sequence[str]) -> Un
     # year (有效发明专利多少件, 目标定了多少, 学位增加了多少); a longer one names a subject of its own.
     carried = not mine.place and bool(before.place or before.years) and len(mine.topic) <= MAX_CARRIED
     if carried and not elliptic:
-        measure = _with_intent(_replace_measure(before.topic, mine.topic), before.topic)
+        measure = _with_intent(_replace_measure(before.topic, mine.topic), before.topic, text)
         merged = Parts(mine.years or before.years, before.place, measure, mine.tail or "？")
         return Understanding(_asked(merged.compose()), MEASURE, ("measure",))
     if elliptic:
         measure = content
         tail = before.tail or "？"
         merged = Parts(mine.years or before.years, mine.place or before.place,
-                       _replace_measure(before.topic, measure), tail)
+                       _with_intent(_replace_measure(before.topic, measure), before.topic, text), tail)
         changed = ("measure",) + tuple(k for k, v in (("year", mine.years), ("place", mine.place)) if v)
         return Understanding(_asked(merged.compose()), MEASURE, changed)
     return Understanding(text, FRESH)
