@@ -55,7 +55,7 @@ _MORE = re.compile(rf"^(?:那|那么)?(?:请|麻烦)?(?:{'|'.join(_MORE_PHRASES)
 _OPENER = re.compile(
     r"^(?:那么|那|换成|改成|换到|换(?=[0-9〇零一二三四五六七八九今去前明])|改为|如果是|要是|再看看|看看|再问|还有)"
 )
-_ELLIPSIS_END = re.compile(r"(?:呢|的呢|怎么样呢|如何呢)[？?。！!~\s]*$")
+_ELLIPSIS_END = re.compile(r"(?:呢|嘞|的呢|的嘞|怎么样呢|如何呢)[？?。！!~\s]*$")
 _TAIL = re.compile(
     r"(?:(?:增长|下降|提高|增加|减少|完成|实现|达到|新增|受理|办理|占|收到|审结|建成|开工|引进|投入)(?:了)?)?"
     r"(?:是多少|有多少|为多少|多少[个件次名项家人所亿万元户座条台辆套张亩吨]*|几[个件次名项家人所台辆套张]?|是什么|有哪些|哪些|怎么样|怎样|如何|"
@@ -77,7 +77,8 @@ _QUESTION_WORD = re.compile(r"多少|几[个件次名项家人所年]?|哪些|�
 _TRAILING_VERB = re.compile(rf"(?:(?:{_VERBS})了?|了|的)+$")
 _FILLER = re.compile(
     r"^(?:请问|那么|那(?![边里会时块年些个样])|换成|改成|换到|换(?=[0-9〇零一二三四五六七八九今去前明])|改为|如果是|要是|"
-    r"再看看|看看|再问|还有|的|一下|换个地方|换个地区|换一个|换个|查一下|查查|问一下|问问|帮我查|帮我看|说说|讲讲|看一下|瞧瞧|告诉我)+|(?:的|呢|吗|啊|呀|吧|哈|嘛|来着|一下|看看|看一下)+$"
+    r"再看看|看看|再问|还有|的|一下|换个地方|换个地区|换一个|换个|查一下|查查|问一下|问问|帮我查|帮我看|说说|讲讲|看一下|瞧瞧|告诉我|往前推到|往前推|往回推到|往回推|再往前|倒推到|推到|回到)+|"
+    r"(?:的|呢|嘞|吗|啊|呀|吧|哈|嘛|哦|噢|咯|喽|呗|来着|一下|看看|看一下)+$"
 )
 _GENERIC_TAIL = re.compile(r"(?:的)?(?:情况|工作|方面|问题|内容|数据|数字|成绩)+$")
 # What a year or place follow-up may add without naming a measure: 2024年的数字呢, 2017年的数据有吗,
@@ -85,7 +86,7 @@ _GENERIC_TAIL = re.compile(r"(?:的)?(?:情况|工作|方面|问题|内容|数�
 _GENERIC_CONTENT = re.compile(
     r"^(?:在|到|去)?(?:的)?(?:那会儿|那时候|那时|当时|那一年|那年|情况|数据|数字|数|那边|这边|那里|这里|这块|那块|这一块|"
     r"方面|这个|那个|这方面|那方面|这项|该项)?(?:的)?"
-    r"(?:又|也|呢)?(?:是多少|有多少|为多少|多少|怎么样了?|怎样|如何了?|咋样了?|情况如何|有吗|有没有|有|吗|呢)?$"
+    r"(?:又|也|呢)?(?:是多少|有多少|为多少|多少|怎么样了?|怎样|如何了?|咋样了?|情况如何|有吗|有没有|有|吗|呢|嘞)?$"
 )
 MAX_CARRIED = 8  # characters of subject a message without a place may name and still be asked in the chat's place
 # 全省 / 全市 in a follow-up: the province / city the previous place lies in (place_parents.txt).
@@ -297,7 +298,8 @@ def understand(message: str, previous: Turn | None, places: Sequence[str]) -> Un
         return Understanding(_asked(merged.compose()), MEASURE, ("measure",))
     # HQE's rule: a short message naming no place of its own is asked in the conversation's place and
     # year (有效发明专利多少件, 目标定了多少, 学位增加了多少); a longer one names a subject of its own.
-    carried = not mine.place and bool(before.place or before.years) and len(mine.topic) <= MAX_CARRIED
+    size = len(re.sub(r"\d+(?:\.\d+)?", "0", mine.topic))  # a number is one word (本土世界500强: 6)
+    carried = not mine.place and bool(before.place or before.years) and size <= MAX_CARRIED
     if carried and not elliptic:
         measure = _with_intent(_replace_measure(before.topic, mine.topic), before.topic, text)
         merged = Parts(mine.years or before.years, before.place, measure, mine.tail or "？")

@@ -156,6 +156,16 @@ def test_a_place_with_only_question_words_is_a_place_follow_up(message):
     assert understood.standalone.startswith("2022年福田") and understood.standalone.endswith("地区生产总值是多少？")
 
 
+@pytest.mark.parametrize("message", ["二〇二〇年的嘞", "往前推到2020年呢"])
+def test_particles_and_ways_of_moving_in_time_add_nothing(message):
+    assert after("2022年南山区地区生产总值是多少？", message).standalone == "2020年南山区地区生产总值是多少？"
+
+
+def test_a_number_in_a_short_measure_counts_as_one_word():
+    understood = after("2021年福田区市级总部企业有多少家？", "本土世界500强有几家")
+    assert (understood.kind, understood.standalone) == (MEASURE, "2021年福田区本土世界500强有几家？")
+
+
 def test_whole_city_after_a_district_is_its_city():
     assert after("2022年南山区地区生产总值是多少？", "全市呢").standalone == "2022年深圳市地区生产总值是多少？"
     # no known parent (衡阳 lies in 湖南省, which no report here is about): left as written, not guessed
