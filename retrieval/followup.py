@@ -267,6 +267,14 @@ def _replace_measure(topic: str, new: str) -> str:
     return new
 
 
+def _read(text: str, places: Sequence[str]) -> tuple[re.Match | None, Parts, str]:
+    """A message's opener (那 / 换成 / 换 + year … say nothing of their own), its parts without it,
+    and what it says besides years, place and fillers."""
+    opener = _OPENER.match(text)
+    mine = parts(text[opener.end():] if opener else text, places)
+    return opener, mine, _content(text, mine)
+
+
 def understand(message: str, previous: Turn | None, places: Sequence[str]) -> Understanding:
     """The standalone question a message asks, given the conversation's previous turn (see module doc)."""
     text = fold_for_match(message).strip()
@@ -276,16 +284,14 @@ def understand(message: str, previous: Turn | None, places: Sequence[str]) -> Un
         return Understanding(previous.understood_as, MORE)
     before = parts(previous.understood_as, places)
     text = _whole_place(text, before.place, places)
-    opener = _OPENER.match(text)  # 那 / 换成 / 换 (+ year) … say nothing of their own
-    mine = parts(text[opener.end():] if opener else text, places)
-    content = _content(text, mine)
+    opener, mine, content = _read(text, places)
     if not content:
         if not (mine.years or mine.place):
             return Understanding(text, FRESH)
         changed = tuple(k for k, v in (("year", mine.years), ("place", mine.place)) if v)
         merged = Parts(mine.years or before.years, mine.place or before.place, before.topic, before.tail or "？")
         return Understanding(_asked(merged.compose()), YEAR if mine.years else PLACE, changed)
-    elliptic = bool(_ELLIPSIS_END.search(text) or _OPENER.match(text))
+    elliptic = bool(_ELLIPSIS_END.search(text) or opener)
     predicate = bool(_PREDICATE_START.match(mine.topic)) if mine.topic else bool(mine.tail)
     bare = bool(_BARE_PREDICATE.match(text) or _BARE_PREDICATE.match(f"{mine.topic}{mine.tail}"))
     predicate = predicate or bare
@@ -320,10 +326,9 @@ def needs_context(message: str, places: Sequence[str]) -> bool:
     text = fold_for_match(message).strip()
     if _MORE.match(text) or _BARE_PREDICATE.match(text):
         return True
-    opener = _OPENER.match(text)
-    p = parts(text[opener.end():] if opener else text, places)
+    opener, p, content = _read(text, places)
     elliptic = bool(_ELLIPSIS_END.search(text) or opener)
-    return bool(p.years or p.place) and elliptic and not _content(text, p)
+    return bool(p.years or p.place) and elliptic and not content
 
 
 def context_note(lang: str = "zh") -> str:

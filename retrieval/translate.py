@@ -20,9 +20,7 @@ Sources, longest English phrase first (multi-word phrases win over their words):
 
 Everyday words (use, make, new, city, district …) get no CC-CEDICT gloss: their headwords are noise
 here (use → 使用, new → 信息 through "news"). A time word inside a phrase translated as a whole
-("work plan" → 工作方案) is not read as a time word. `translated`, the share of the question's
-content words some phrase translated (a question the reports have no words for, "restaurants …
-tip", translates almost nothing), is a diagnostic only: the refusal decision does not read it.
+("work plan" → 工作方案) is not read as a time word.
 
 The dense leg keeps the English question (the embedding model is multilingual). The weight of a
 term is how often it is repeated in the gloss text (BM25 counts repeated query tokens).
@@ -77,7 +75,7 @@ _STOP = frozenset(_STOP_WORDS.split())
 # Everyday words whose CC-CEDICT glosses are noise in these reports (use → 使用 利用, make → 营造 制作,
 # found → 创建, new → 信息 through "news", number → 编号, send → 派出) and place-type words the place
 # rules already read (city → 城市 in 文明城市, district → 区域). They still count in longer phrases and
-# the glossary ("city government" → 市政府); alone they are no term, and not a word left untranslated.
+# the glossary ("city government" → 市政府); alone they are no term.
 _GENERIC_WORDS = (
     "use used using make made happen happens happened send sent found find get go going gone come came "
     "take taken took put new number part well way thing things kind kinds type types sort like still ever "
@@ -92,10 +90,6 @@ class EnglishGloss:
     terms: tuple[str, ...]  # the Chinese terms found, most specific source first, no repeats
     places: tuple[str, ...]  # Chinese place names the question named
     phrases: tuple[str, ...]  # the English phrases that were translated (for `--debug` / tests)
-    # Share of the question's content words (not stop words, places, years or everyday words) that
-    # a phrase translated: "restaurants near the city centre … tip" has almost none, a question the
-    # reports answer most. 1.0 with no content words. Diagnostic only: not a refusal feature.
-    translated: float = 1.0
 
 
 def is_english(text: str) -> bool:
@@ -223,7 +217,6 @@ def gloss(
     stems = [stem(w) for w in words]
     terms: list[str] = []
     phrases: list[str] = []
-    covered = [False] * len(words)
     spans: list[tuple[int, int]] = []  # the multi-word phrases translated, as word ranges
     i = 0
     while i < len(stems):
@@ -240,7 +233,6 @@ def gloss(
                 weight = 1
             if found:
                 phrases.append(" ".join(words[i : i + n]))
-                covered[i : i + n] = [True] * n
                 if n > 1:
                     spans.append((i, i + n))
                 for rank, t in enumerate(found):  # the most specific term first: it weighs most
@@ -252,14 +244,9 @@ def gloss(
         i += 1
     # A time word inside a phrase translated as a whole is part of that phrase's sense, not a time
     # word: "work plan" (工作方案) asks about the plan the report reviews, not the part about next year.
-    time_words: set[str] = set()
     for phrase in timed:
         parts = phrase.split()
         at = [j for j in range(len(words) - len(parts) + 1) if words[j : j + len(parts)] == parts]
         if not at or any(not any(a <= j and j + len(parts) <= b for a, b in spans) for j in at):
             out.insert(0, TIME_WORDS[phrase])
-            time_words.update(parts)
-    content = [c or w in time_words for w, st, c in zip(words, stems, covered, strict=True)
-               if w not in _STOP and st not in _GENERIC and not w.isdigit()]
-    translated = sum(content) / len(content) if content else 1.0
-    return EnglishGloss(" ".join(out), tuple(terms), tuple(dict.fromkeys(places)), tuple(phrases), translated)
+    return EnglishGloss(" ".join(out), tuple(terms), tuple(dict.fromkeys(places)), tuple(phrases))

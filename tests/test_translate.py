@@ -68,7 +68,7 @@ def test_hyphenated_words_meet_the_glossary_phrase():
     assert stem("hearings") == stem("hearing") and stem("buildings") == stem("building")
 
 
-def test_everyday_words_get_no_dictionary_gloss_and_do_not_count_as_untranslated():
+def test_everyday_words_get_no_dictionary_gloss():
     dictionary = reverse_cedict([
         {"simplified": "使用", "definitions": ["to use"]},
         {"simplified": "信息", "definitions": ["news"]},  # "new" stems to the same key as "news"
@@ -77,16 +77,12 @@ def test_everyday_words_get_no_dictionary_gloss_and_do_not_count_as_untranslated
     g = gloss("can i use the new mediation?", lambda t: True, {}, dictionary)
     assert "使用" not in g.terms and "信息" not in g.terms
     g = gloss("did they use new ways to mediate", lambda t: True, {}, dictionary)
-    assert g.terms == ("调解",) and g.translated == 1.0
+    assert g.terms == ("调解",)
 
 
-def test_translated_share_is_low_for_a_question_the_reports_have_no_words_for():
-    in_scope = gloss("how many disputes were mediated in hengyang?", known, TABLE, CEDICT)
+def test_a_question_the_reports_have_no_words_for_gets_no_terms():
     off_topic = gloss("any restaurants near the centre, and should i leave a tip?", known, TABLE, CEDICT)
-    assert in_scope.translated == 1.0
-    assert off_topic.translated == 0.0 and off_topic.terms == ()
-    half = gloss("what does a lawyer cost?", known, TABLE, CEDICT)  # lawyer yes, cost no
-    assert half.translated == 0.5
+    assert off_topic.terms == ()
 
 
 def test_a_time_word_inside_a_translated_phrase_is_not_a_time_word():
