@@ -9,7 +9,6 @@ ranked from them (`PassageScorer.rank`).
 from __future__ import annotations
 
 import math
-import threading
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
@@ -47,13 +46,13 @@ class QueryScores:
 
 
 class PassageScorer:
-    """Dense + lexical scores of passages for queries; thread-safe (one embedding at a time)."""
+    """Dense + lexical scores of passages for queries; thread-safe. Queries from several threads are
+    embedded side by side: the embedder serialises only what its model cannot run concurrently."""
 
     def __init__(self, passages: list[Passage], index: LoadedIndex, embedder):
         self.passages = passages
         self.index = index
         self.embedder = embedder
-        self._query_lock = threading.Lock()
         self.idf = _idf_table(index.lexical)
         self._sentence_tokens: dict[int, list[list[str]]] = {}  # filled on first use per passage
         self._passage_tokens: dict[int, set[str]] = {}
@@ -69,8 +68,7 @@ class PassageScorer:
         qs = QueryScores(mode=mode, chinese=chinese, qvec=None, lexical=lex,
                          dense_weight=dense_weight_for(chinese, glossed))
         if mode != "lexical" and n:
-            with self._query_lock:
-                qs.qvec = self.embedder.encode_queries([dense_q])[0]
+            qs.qvec = self.embedder.encode_queries([dense_q])[0]
             qs.sentences = np.full(len(self.index.sentence_vectors), np.nan, dtype=np.float32)
         return qs
 
