@@ -17,7 +17,7 @@ from bot.telegram.handlers import ReportBot
 from bot.telegram.settings import BotConfig, BotOptions, Listen, WebhookConfig
 from bot.telegram.webhook import Serving
 
-FAST = BotOptions(request_timeout=10.0, send_retry_delay=0.2, typing_interval=0.5)
+FAST = BotOptions(request_timeout=10.0, send_retry_delay=0.2, typing_interval=0.5, typing_delay=0.0)
 
 
 @contextmanager

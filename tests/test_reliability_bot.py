@@ -31,7 +31,8 @@ from retrieval.retriever import Retriever
 
 pytestmark = pytest.mark.slow
 
-OPTIONS = BotOptions(request_timeout=5.0, send_retry_delay=0.2, typing_interval=1.0, questions_per_window=0)
+OPTIONS = BotOptions(request_timeout=5.0, send_retry_delay=0.2, typing_interval=1.0, typing_delay=0.0,
+                     questions_per_window=0)
 PARKS_REPORT = """某市2025年城市公园建设情况报告
 一、口袋公园
 2025年，全市新建口袋公园42座，新增绿地面积12公顷。

@@ -142,12 +142,13 @@ def test_options_from_env_reads_every_knob():
             "REPORTQA_LOG_RETENTION_DAYS": "30",
             "TELEGRAM_MAX_MESSAGES_PER_SECOND": "0",
             "TELEGRAM_REQUEST_TIMEOUT": "7",
+            "TELEGRAM_TYPING_DELAY_SECONDS": "0",
         }
     )
     assert (options.questions_per_window, options.rate_window_seconds) == (0, 60.0)
     assert options.concurrent_updates == 4 and options.corpus_check_seconds == 2.5
     assert options.log_retention_days == 30 and options.max_messages_per_second == 0
-    assert options.request_timeout == 7
+    assert options.request_timeout == 7 and options.typing_delay == 0
     assert options_from_env({}) == BotOptions()
 
 

@@ -204,6 +204,21 @@ def test_question_gets_one_reply_after_a_typing_indicator(tg, retriever, tmp_pat
         assert len(replies(tg, mark)) == 1
 
 
+def test_typing_indicator_only_for_an_answer_that_takes_noticeable_time(tg, tmp_path):
+    options = BotOptions(request_timeout=10.0, send_retry_delay=0.2, typing_interval=0.5, typing_delay=0.3)
+    slow = KeywordRetriever(slow_seconds=1.2)
+    with running_bot(tg, slow, tmp_path, options):
+        mark = tg.mark()
+        fast = ask(tg, "2019年衡阳调解了多少矛盾纠纷？")
+        time.sleep(0.6)
+        assert tg.calls_of("sendChatAction", mark) == []  # answered before an indicator was due
+        assert "17076" in tg.html(fast)
+        mark = tg.mark()
+        reply = ask(tg, "慢慢说，2019年衡阳调解了多少矛盾纠纷？")
+        typing = tg.calls_of("sendChatAction", mark)
+        assert typing and typing[0].params["action"] == "typing" and typing[0].seq < reply.seq
+
+
 def test_more_results_edits_in_place_and_votes_are_recorded(tg, retriever, tmp_path):
     with running_bot(tg, retriever, tmp_path) as bot:
         log = bot.log
@@ -399,7 +414,7 @@ def test_502_is_retried_and_a_second_failure_does_not_kill_the_bot(tg, retriever
 
 @pytest.mark.slow  # ~12 s of deliberate timeouts
 def test_timeouts_and_getupdates_failures_do_not_kill_the_bot_nor_duplicate_answers(tg, retriever, tmp_path, caplog):
-    options = BotOptions(request_timeout=2.0, send_retry_delay=0.2, typing_interval=0.5)
+    options = BotOptions(request_timeout=2.0, send_retry_delay=0.2, typing_interval=0.5, typing_delay=0.0)
     with running_bot(tg, retriever, tmp_path, options):
         tg.inject("sendMessage", delay=4.0)  # Telegram got it, but the answer comes after the timeout
         mark = tg.mark()
@@ -541,7 +556,7 @@ def start_bot_process(home: Path, env: dict[str, str], stderr: Path, entry: str 
 
 def test_process_stops_on_sigterm_after_answering_the_question_in_flight(tg, tmp_path):
     err = tmp_path / "stderr.log"
-    env = {"TELEGRAM_BOT_TOKEN": tg.token, "TELEGRAM_API_BASE_URL": tg.base_url}
+    env = {"TELEGRAM_BOT_TOKEN": tg.token, "TELEGRAM_API_BASE_URL": tg.base_url, "TELEGRAM_TYPING_DELAY_SECONDS": "0"}
     proc = start_bot_process(tmp_path / "home", env, err)
     try:
         tg.wait_polling(timeout=60)

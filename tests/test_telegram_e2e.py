@@ -32,7 +32,7 @@ LONG_REPORT = SHARED / "corpora" / "gov-work-reports" / "大鹏新区2023年管�
 REPORTQA = Path(sys.executable).parent / "reportqa"
 KNOWN_QUESTION = "2019年衡阳调解了多少矛盾纠纷？"
 OUT_OF_SCOPE = "火星移民计划的预算是多少？"
-OPTIONS = BotOptions(request_timeout=5.0, send_retry_delay=0.2, typing_interval=1.0)
+OPTIONS = BotOptions(request_timeout=5.0, send_retry_delay=0.2, typing_interval=1.0, typing_delay=0.0)
 
 
 @pytest.fixture(scope="module")
@@ -188,6 +188,7 @@ def _start_process(tg: FakeTelegram, settings: Settings, out: Path, err: Path) -
         "NO_PROXY": "127.0.0.1,localhost",
         "HF_HUB_OFFLINE": "1",
         "TRANSFORMERS_OFFLINE": "1",
+        "TELEGRAM_TYPING_DELAY_SECONDS": "0",  # the SIGTERM test holds a handler busy in its indicator
     }
     command = (
         [str(REPORTQA), "telegram"] if REPORTQA.exists() else [sys.executable, "-m", "bot.cli", "telegram"]

@@ -224,7 +224,8 @@ def test_webhook_process_finishes_the_update_in_flight_on_sigterm(tg, tmp_path):
         port = probe.getsockname()[1]
     err = tmp_path / "stderr.log"
     env = {"TELEGRAM_BOT_TOKEN": tg.token, "TELEGRAM_API_BASE_URL": tg.base_url,
-           "TELEGRAM_WEBHOOK_SECRET": WEBHOOK_SECRET, "TELEGRAM_WEBHOOK_LISTEN": f"127.0.0.1:{port}"}
+           "TELEGRAM_WEBHOOK_SECRET": WEBHOOK_SECRET, "TELEGRAM_WEBHOOK_LISTEN": f"127.0.0.1:{port}",
+           "TELEGRAM_TYPING_DELAY_SECONDS": "0"}
     proc = start_bot_process(tmp_path / "home", env, err, entry="run_webhook")
     try:
         deadline = time.monotonic() + 60

@@ -72,6 +72,9 @@ class BotOptions:
     request_timeout: float = 15.0  # connect/read/write for one API call
     poll_timeout: int = 30  # getUpdates long-polling seconds
     typing_interval: float = 4.5  # Telegram shows "typing…" for about 5 s
+    # "typing…" only for an answer not sent within this many seconds (Telegram: use it "only when a
+    # response from the bot will take a noticeable amount of time"); 0: for every answer.
+    typing_delay: float = 0.5
     send_retry_delay: float = 1.0  # first back-off; doubles on each further retry
     send_retries: int = 3  # for failures where the request surely did not take effect
     corpus_check_seconds: float = 10.0  # 0: do not watch the corpus
@@ -89,6 +92,7 @@ _ENV_OPTIONS: dict[str, tuple[str, type, float]] = {
     "REPORTQA_CONVERSATION_MINUTES": ("conversation_minutes", float, 0),
     "TELEGRAM_MAX_MESSAGES_PER_SECOND": ("max_messages_per_second", float, 0),
     "TELEGRAM_REQUEST_TIMEOUT": ("request_timeout", float, 1),
+    "TELEGRAM_TYPING_DELAY_SECONDS": ("typing_delay", float, 0),
 }
 
 
