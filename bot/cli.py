@@ -586,6 +586,10 @@ def eval_command(
     file: Annotated[Path, typer.Argument(help="Questions file (JSON lines with gold section ids).")],
     mode: Annotated[list[Mode] | None, typer.Option("--mode", help="Mode to evaluate; repeatable.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON.")] = False,
+    split: Annotated[str | None, typer.Option(
+        "--split", metavar="NAME",
+        help="Only the questions of this split (e.g. tune): the others are not asked or shown.",
+    )] = None,
 ) -> None:
     """Section-level top-1, recall@3, MRR@10, refusal precision/recall, answer-sentence hit rate.
 
@@ -595,17 +599,22 @@ def eval_command(
     A SQuAD-style .json file (e.g. ../shared/benchmarks/cmrc2018/cmrc2018_dev.json) is a passage benchmark
     instead: its contexts are indexed on their own and passage R@1/R@5/MRR@10 are printed per mode.
     """
-    from retrieval.evaluate import evaluate_questions, evaluate_squad, is_squad_file, load_questions
+    from retrieval.evaluate import evaluate_questions, evaluate_squad, is_squad_file, load_questions, only_split
     from retrieval.evaluate_dialogues import evaluate_dialogues, is_dialogue_file, load_dialogues
 
     modes = [m.value for m in mode] if mode else [Mode.hybrid.value]
+    if split is not None and is_squad_file(file):
+        raise InputError(f"{file}: --split applies to question and dialogue files, not a SQuAD benchmark")
     if is_dialogue_file(file):
         dialogues = load_dialogues(file)
+        if split is not None:  # a dialogue belongs to the split of its turns
+            only_split([t for d in dialogues for t in d], split, str(file))
+            dialogues = [d for d in dialogues if all(t.split == split for t in d)]
         result = evaluate_dialogues(_open_retriever(_state(ctx).corpus_settings()), dialogues, source=str(file))
     elif is_squad_file(file):
         result = evaluate_squad(file, _state(ctx).corpus_settings(), modes, progress=sys.stderr.isatty())
     else:
-        questions = load_questions(file)  # a malformed file fails before the model loads
+        questions = only_split(load_questions(file), split, str(file))  # fails before the model loads
         retriever = _open_retriever(_state(ctx).corpus_settings())
         result = evaluate_questions(retriever, questions, modes, source=str(file))
     if as_json:

@@ -416,6 +416,18 @@ def aggregate(results: Iterable[QuestionResult]) -> Metrics:
     )
 
 
+def only_split(items: Sequence, split: str | None, source: str = "") -> list:
+    """The questions (or dialogue turns) of one split, so tuning never asks or prints the held-out ones;
+    all of them when `split` is None. InputError when the file has none of that split."""
+    if split is None:
+        return list(items)
+    kept = [item for item in items if item.split == split]
+    if not kept:
+        have = ", ".join(sorted({item.split for item in items})) or "none"
+        raise InputError(f"{source}: no questions with split {split!r} (the file has: {have})")
+    return kept
+
+
 def evaluate_questions(
     retriever, questions: Sequence[EvalQuestion], modes: Sequence[str] = ("hybrid",), source: str = ""
 ) -> EvalReport:

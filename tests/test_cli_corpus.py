@@ -166,6 +166,14 @@ def test_eval_of_a_missing_or_malformed_file_fails_before_the_model_loads(corpus
     assert not (tmp_path / "home" / "index").exists()
 
 
+def test_eval_of_a_split_the_file_lacks_names_the_splits_it_has(corpus: Path, tmp_path: Path):
+    few = tmp_path / "few.jsonl"
+    few.write_text('{"id": "q1", "question": "调解了多少纠纷", "report_id": "hengyang-2019-fazhi", '
+                   '"gold_sections": ["7.1"], "answer_key": "17076", "split": "tune"}\n', encoding="utf-8")
+    assert_error(invoke(corpus, "eval", str(few), "--split", "heldout"), "heldout", "tune")
+    assert not (tmp_path / "home" / "index").exists()
+
+
 def test_eval_rejects_an_unknown_mode(corpus: Path, tmp_path: Path):
     assert_error(invoke(corpus, "eval", str(tmp_path / "x.jsonl"), "--mode", "magic"), "--mode")
 

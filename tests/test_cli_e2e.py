@@ -207,6 +207,20 @@ def test_eval_compares_modes_on_a_question_file(home: Path):
     assert text.returncode == 0 and "hybrid" in out(text) and "top1" in out(text)
 
 
+def test_eval_split_asks_and_shows_only_that_split(home: Path):
+    rows = [json.loads(line) for line in (REPO / "corpus" / "eval" / "hengyang-dev.jsonl").open(encoding="utf-8")]
+    few = [r for r in rows if r["split"] == "tune"][:4] + [r for r in rows if r["split"] == "heldout"][:4]
+    questions = home / "mixed.jsonl"
+    questions.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in few), encoding="utf-8")
+    proc = run(home, "eval", str(questions), "--split", "tune", "--json")
+    assert proc.returncode == 0, proc.stderr.decode()
+    report = json.loads(out(proc))
+    rows_shown = report["metrics"]["hybrid"]
+    assert all(name.startswith("tune") for name in rows_shown) and rows_shown["tune"]["questions"] == 4
+    text = out(run(home, "eval", str(questions), "--split", "tune"))
+    assert "heldout" not in text and not any(r["question"] in text for r in few if r["split"] == "heldout")
+
+
 def test_bench_json_reports_the_seed_corpus(home: Path):
     proc = run(home, "bench", "--json")
     assert proc.returncode == 0, proc.stderr.decode()
