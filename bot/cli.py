@@ -606,10 +606,9 @@ def eval_command(
     if split is not None and is_squad_file(file):
         raise InputError(f"{file}: --split applies to question and dialogue files, not a SQuAD benchmark")
     if is_dialogue_file(file):
-        dialogues = load_dialogues(file)
-        if split is not None:  # a dialogue belongs to the split of its turns
-            only_split([t for d in dialogues for t in d], split, str(file))
-            dialogues = [d for d in dialogues if all(t.split == split for t in d)]
+        # a dialogue belongs to the split of its turns (one whose turns differ belongs to neither)
+        dialogues = only_split(load_dialogues(file), split, str(file),
+                               split_of=lambda d: "+".join(sorted({t.split for t in d})))
         result = evaluate_dialogues(_open_retriever(_state(ctx).corpus_settings()), dialogues, source=str(file))
     elif is_squad_file(file):
         result = evaluate_squad(file, _state(ctx).corpus_settings(), modes, progress=sys.stderr.isatty())

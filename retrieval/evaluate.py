@@ -416,14 +416,15 @@ def aggregate(results: Iterable[QuestionResult]) -> Metrics:
     )
 
 
-def only_split(items: Sequence, split: str | None, source: str = "") -> list:
-    """The questions (or dialogue turns) of one split, so tuning never asks or prints the held-out ones;
-    all of them when `split` is None. InputError when the file has none of that split."""
+def only_split(items: Sequence, split: str | None, source: str = "", split_of=lambda item: item.split) -> list:
+    """The items of one split (questions; or dialogues, with `split_of` giving a dialogue's split), so
+    tuning never asks or prints the held-out ones; all of them when `split` is None. InputError when
+    the file has none of that split."""
     if split is None:
         return list(items)
-    kept = [item for item in items if item.split == split]
+    kept = [item for item in items if split_of(item) == split]
     if not kept:
-        have = ", ".join(sorted({item.split for item in items})) or "none"
+        have = ", ".join(sorted({split_of(item) for item in items})) or "none"
         raise InputError(f"{source}: no questions with split {split!r} (the file has: {have})")
     return kept
 

@@ -6,6 +6,7 @@ and corpus manifest code on a copy of the repository's corpus.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -171,6 +172,16 @@ def test_eval_of_a_split_the_file_lacks_names_the_splits_it_has(corpus: Path, tm
     few.write_text('{"id": "q1", "question": "调解了多少纠纷", "report_id": "hengyang-2019-fazhi", '
                    '"gold_sections": ["7.1"], "answer_key": "17076", "split": "tune"}\n', encoding="utf-8")
     assert_error(invoke(corpus, "eval", str(few), "--split", "heldout"), "heldout", "tune")
+    dialogue = tmp_path / "dialogue.jsonl"
+    turns = [
+        {"conversation": "d1", "turn": 1, "question": "2019年调解了多少纠纷", "standalone": "2019年调解了多少纠纷",
+         "type": "fresh", "split": "tune"},
+        {"conversation": "d1", "turn": 2, "question": "那2018年呢", "standalone": "2018年调解了多少纠纷",
+         "type": "year", "split": "heldout"},
+    ]
+    dialogue.write_text("".join(json.dumps(t, ensure_ascii=False) + "\n" for t in turns), encoding="utf-8")
+    # a dialogue whose turns are of two splits belongs to neither
+    assert_error(invoke(corpus, "eval", str(dialogue), "--split", "tune"), "'tune'", "heldout+tune")
     assert not (tmp_path / "home" / "index").exists()
 
 
