@@ -52,6 +52,37 @@ _MORE_PHRASES = (
     r"再(?:来|说|讲|给)(?:点|些|一些|说|讲)?",
 )
 _MORE = re.compile(rf"^(?:那|那么)?(?:请|麻烦)?(?:{'|'.join(_MORE_PHRASES)})(?:吧|呢|吗|啊|呀)?[？?。！!~\s]*$")
+# …and, beyond those phrases, any short message made only of words that ask for more (能不能再具体
+#讲讲其他做法, 还有啥别的举措没): at least one asking word, nothing else but their fillers.
+_MORE_ASK = (
+    "具体", "详细", "详尽", "细节", "细说", "细讲", "展开", "还有", "其他", "其它", "别的", "另外", "更多", "继续",
+    "补充", "多说", "多讲", "多介绍", "再说", "再讲", "再来", "再介绍", "接着", "然后", "下一页", "下一条", "后续",
+)
+_MORE_FILLER = (
+    "能不能", "能否", "可不可以", "可以", "请", "麻烦", "帮我", "给我", "你", "再", "多", "一下", "一点", "一些",
+    "点", "些", "说说", "讲讲", "谈谈", "介绍", "说", "讲", "谈", "聊聊", "看看", "列举", "列一下", "展示", "呢",
+    "吗", "吧", "啊", "呀", "哈", "嘛", "没", "没有", "有", "什么", "啥", "的", "了", "是", "怎么", "如何", "做",
+    "搞", "弄", "开展", "推进", "落实", "哪些", "措施", "举措", "做法", "办法", "内容", "情况", "方面", "信息",
+    "结果", "东西", "地方", "那", "那么", "还", "都",
+)
+_MORE_WORDS = re.compile(
+    "(?:" + "|".join(sorted((*_MORE_ASK, *_MORE_FILLER), key=len, reverse=True)) + ")+"
+)
+MAX_MORE_CHARS = 14  # a message asking for more is short; a longer one names something of its own
+
+
+def asks_for_more(text: str) -> bool:
+    """具体怎么做的 / 还有啥别的举措没 / 能不能再展开讲讲: the previous question's next results."""
+    if _MORE.match(text):
+        return True
+    core = re.sub(r"[？?。！!~，,、…\s]+", "", text)
+    return (
+        0 < len(core) <= MAX_MORE_CHARS
+        and bool(_MORE_WORDS.fullmatch(core))
+        and any(w in core for w in _MORE_ASK)
+    )
+
+
 _OPENER = re.compile(
     r"^(?:那么|那|换成|改成|换到|换(?=[0-9〇零一二三四五六七八九今去前明])|改为|如果是|要是|再看看|看看|再问|还有)"
 )
@@ -280,7 +311,7 @@ def understand(message: str, previous: Turn | None, places: Sequence[str]) -> Un
     text = fold_for_match(message).strip()
     if previous is None:
         return Understanding(text, FRESH)
-    if _MORE.match(text):
+    if asks_for_more(text):
         return Understanding(previous.understood_as, MORE)
     before = parts(previous.understood_as, places)
     text = _whole_place(text, before.place, places)
@@ -324,7 +355,7 @@ def needs_context(message: str, places: Sequence[str]) -> bool:
     """A message that only makes sense after another question (那2017年呢？, 龙华区呢, 增长了多少？,
     还有呢) — asked first, it has nothing to build on, and searching its few words answers nonsense."""
     text = fold_for_match(message).strip()
-    if _MORE.match(text) or _BARE_PREDICATE.match(text):
+    if asks_for_more(text) or _BARE_PREDICATE.match(text):
         return True
     opener, p, content = _read(text, places)
     elliptic = bool(_ELLIPSIS_END.search(text) or opener)
