@@ -11,7 +11,8 @@ and correctable because the rewrite is a readable question, shown to the user (�
 Kinds, decided in this order:
 - more — 具体怎么做的 / 详细说说 / 还有呢: the previous question's next results;
 - year / place — the message names only years and/or a place (那2017年呢, 龙岗区呢, 换成南山区,
-  去年呢): the previous question with those replaced;
+  换福田看看, 去年呢, 18年的, 前一年呢 — counted from the conversation's year): the previous question
+  with those replaced;
 - fresh — the message names its own place and measure, or is a longer question of its own
   (more than MAX_CARRIED characters of subject): nothing is carried over (context must never leak
   into a complete question);
@@ -306,6 +307,43 @@ def _read(text: str, places: Sequence[str]) -> tuple[re.Match | None, Parts, str
     return opener, mine, _content(text, mine)
 
 
+# Years counted from the conversation's year, not from today: 前一年呢 / 再往前一年 after a 2022 question
+# is 2021 (上一年 in a first question stays last year, `retrieval.years`).
+_SHIFT = re.compile(
+    r"(?:再)?(?:往前|往回|向前|早)(?:推)?(?P<back>一|两|二|三|1|2|3)年|(?<!提)(?:前|上|头)一年"
+    r"|(?:再)?(?:往后|向后|晚)(?:推)?(?P<fwd>一|两|二|三|1|2|3)年|(?:后|下)一年|次年|第二年"
+)
+_SMALL = {"一": 1, "两": 2, "二": 2, "三": 3, "1": 1, "2": 2, "3": 3}
+# A two-digit year in a short follow-up (18年的, 那19年呢): 2018, 2019 — only where the message then
+# reads as a year follow-up (连续18年 in a question of its own is eighteen years).
+_TWO_DIGIT_YEAR = re.compile(r"(?<![\d.])([0-3]\d)(?=年)(?!年度?[\d])")
+# 换福田看看 / 那换宝安: 换 before a place says only that the place changes.
+_SWITCH = re.compile(r"^(?:那|那么)?换(?:成|到|个|一下)?")
+
+
+def _shift_years(text: str, previous_years: str) -> str:
+    """前一年 / 再往后一年 → the year before / after the conversation's (one year only)."""
+    years = [int(y) for y in re.findall(r"(?:19|20)\d{2}", previous_years)]
+    if len(set(years)) != 1:
+        return text
+
+    def shifted(m: re.Match) -> str:
+        word = m.group(0)
+        n = _SMALL.get(m.group("back") or m.group("fwd") or "一", 1)
+        forward = bool(m.group("fwd")) or word[0] in "后下次第" or word.startswith(("往后", "向后", "晚", "再往后"))
+        return f"{years[0] + (n if forward else -n)}年"
+
+    return _SHIFT.sub(shifted, text)
+
+
+def _switch_place(text: str, places: Sequence[str]) -> str:
+    """换福田看看 → 福田看看 when a known place follows 换."""
+    m = _SWITCH.match(text)
+    if m and any(text.startswith(name, m.end()) for name in (*places, *_NATIONAL)):
+        return text[m.end():]
+    return text
+
+
 def understand(message: str, previous: Turn | None, places: Sequence[str]) -> Understanding:
     """The standalone question a message asks, given the conversation's previous turn (see module doc)."""
     text = fold_for_match(message).strip()
@@ -314,7 +352,17 @@ def understand(message: str, previous: Turn | None, places: Sequence[str]) -> Un
     if asks_for_more(text):
         return Understanding(previous.understood_as, MORE)
     before = parts(previous.understood_as, places)
-    text = _whole_place(text, before.place, places)
+    text = _switch_place(_shift_years(_whole_place(text, before.place, places), before.years), places)
+    two_digit = _TWO_DIGIT_YEAR.sub(r"20\1", text)
+    if two_digit != text:
+        understood = _understand_after(two_digit, before, places)
+        if understood.kind == YEAR:
+            return understood
+    return _understand_after(text, before, places)
+
+
+def _understand_after(text: str, before: Parts, places: Sequence[str]) -> Understanding:
+    """`understand` once the message is folded and its year and place words are resolved."""
     opener, mine, content = _read(text, places)
     if not content:
         if not (mine.years or mine.place):

@@ -199,3 +199,21 @@ def test_memory_keeps_the_last_turns_and_round_trips():
         turns = remember(turns, Turn(f"q{n}", f"q{n}", years=(2020 + n,), places=("南山区",), hits=("r#1",)))
     assert [t.question for t in turns] == ["q2", "q3", "q4", "q5", "q6"]
     assert Turn.from_dict(turns[-1].to_dict()) == turns[-1]
+
+
+@pytest.mark.parametrize(("message", "year"), [("前一年呢", 2021), ("再往前一年", 2021), ("往后一年呢", 2023),
+                                              ("再往前推两年", 2020), ("18年的", 2018), ("那19年呢", 2019)])
+def test_years_counted_from_the_conversations_year(message, year):
+    understood = after("2022年南山区地区生产总值是多少？", message)
+    assert understood.kind == YEAR and understood.standalone == f"{year}年南山区地区生产总值是多少？"
+
+
+def test_a_two_digit_number_in_a_question_of_its_own_is_not_a_year():
+    assert "2018" not in after("2022年南山区地区生产总值是多少？", "连续18年增长的是什么").standalone
+    assert "2021" not in after("2022年南山区地区生产总值是多少？", "提前一年完成了吗").standalone
+
+
+@pytest.mark.parametrize("message", ["换福田看看", "那换福田区"])
+def test_switching_to_a_place_with_a_bare_huan(message):
+    understood = after("2022年南山区地区生产总值是多少？", message)
+    assert understood.kind == PLACE and understood.standalone.startswith("2022年福田")
