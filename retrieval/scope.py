@@ -20,6 +20,7 @@ _YEAR = re.compile(r"(?<!\d)((?:19|20)\d{2})(?=\s*年|\s*年度|(?!\d))")
 _PLACE = re.compile(r"([\u4e00-\u9fff]{2,6}?)(省|自治区|市|新区|区|县)")
 NATIONAL = "国务院"  # the region of national reports (国务院政府工作报告)
 _NATIONAL = re.compile(r"全国|中国|我国|国家的|国内生产总值|国务院")
+_NOT_PLACE = re.compile(r"人民|政府|代表|会议|委员")
 _GENERIC_PLACE_WORDS = ("我市", "全市", "本市", "市区", "城区", "全区", "我区", "县市", "辖区", "全省", "我省")
 
 
@@ -39,7 +40,10 @@ def report_places(meta: ReportMeta) -> frozenset[str]:
             stem, suffix = m.group(1), m.group(2)
             # "深圳市龙华区…" yields 深圳市 and 龙华区; trim leading non-place words like 2019年
             stem = re.sub(r"^.*?年", "", stem) or stem
-            if len(stem) < 2 or any(w in stem + suffix for w in _GENERIC_PLACE_WORDS):
+            # "…区长王立德在深圳市宝安区…会议上": the place is what follows 在, and 人民政府区 (the
+            # government, then 区长) is no place
+            stem = re.split(r"在", stem)[-1]
+            if len(stem) < 2 or _NOT_PLACE.search(stem) or any(w in stem + suffix for w in _GENERIC_PLACE_WORDS):
                 continue
             names.add(stem + suffix)
             names.add(stem)

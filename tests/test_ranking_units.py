@@ -26,6 +26,14 @@ def test_report_places_with_and_without_suffix():
     assert {"龙华区", "龙华", "深圳市"} <= report_places(LONGHUA19)
 
 
+def test_a_title_naming_the_government_and_its_head_yields_only_places():
+    baoan = ReportMeta("ba", "深圳市宝安区人民政府区长王立德在深圳市宝安区第七届人民代表大会第一次会议上作政府工作报告",
+                       "ba.txt", year=2021, region="宝安区")
+    assert report_places(baoan) == {"宝安区", "宝安", "深圳市", "深圳"}
+    # a question about 市人民政府 is not thereby about 宝安区
+    assert detect_scope("市人民政府出台了多少规范性文件", [baoan, HENGYANG]).report_ids is None
+
+
 def test_scope_is_the_named_place_and_leaves_years_to_the_time_rules():
     metas = [HENGYANG, LONGHUA19, LONGHUA20, NANSHAN]
     assert detect_scope("衡阳调解了多少纠纷", metas).report_ids == ("hy",)
