@@ -85,7 +85,7 @@ def asks_for_more(text: str) -> bool:
 
 
 _OPENER = re.compile(
-    r"^(?:那么|那|换成|改成|换到|换(?=[0-9〇零一二三四五六七八九今去前明])|改为|如果是|要是|再看看|看看|再问|还有)"
+    r"^(?:那么|那(?![会时])|换成|改成|换到|换(?=[0-9〇零一二三四五六七八九今去前明])|改为|如果是|要是|再看看|看看|再问|还有)"
 )
 _ELLIPSIS_END = re.compile(r"(?:呢|嘞|的呢|的嘞|怎么样呢|如何呢)[？?。！!~\s]*$")
 _TAIL = re.compile(
@@ -97,7 +97,8 @@ _VERBS = (
     "增长|下降|提高|增加|减少|完成|实现|达到|新增|受理|办理|占|收到|审结|建成|开工|引进|投入|提速|压缩|办|开|搞|做|定|修|建"
 )
 _PREDICATE_START = re.compile(
-    rf"^(?:那|那么)?(?:{_VERBS}|有多少|是多少|多少|几[个件次名项家人所]?|怎么|如何|具体|是否|有没有|比上年|同比)"
+    rf"^(?:那|那么)?(?:{_VERBS}|有多少|是多少|多少|几[个件次名项家人所]?|怎么|如何|具体|是否|有没有|比上年|同比|"
+    r"排(?:第|在|名)|位(?:列|居)|名列)"
 )
 # Any verb + 了 + how many, and nothing else (提速了多少？, 压缩了几天): a predicate with no subject of its
 # own. With an object (调解了多少矛盾纠纷) the message names its own subject and stands alone.
@@ -121,6 +122,10 @@ _GENERIC_CONTENT = re.compile(
     r"(?:又|也|呢)?(?:是多少|有多少|为多少|多少|怎么样了?|怎样|如何了?|咋样了?|情况如何|有吗|有没有|有|吗|呢|嘞)?$"
 )
 MAX_CARRIED = 8  # characters of subject a message without a place may name and still be asked in the chat's place
+# …and a question for a figure (社会消费品零售总额多少) a little more: a measure's name is long, and a
+# figure is always of some place and year
+MAX_CARRIED_FIGURE = 12
+_FIGURE = re.compile(r"多少|几[个件次名项家人所倍]|增长|增速|增幅|比重|占比|总额|总量|规模")
 # 全省 / 全市 in a follow-up: the province / city the previous place lies in (place_parents.txt).
 _WHOLE = {"全省": "省", "省里": "省", "全市": "市", "市里": "市"}
 # A conversation about targets stays about targets (`_with_intent`)…
@@ -259,7 +264,7 @@ def parts(question: str, places: Sequence[str]) -> Parts:
     tail_match = _TAIL.search(rest)
     tail = tail_match.group(0) if tail_match else ""
     topic = rest[: len(rest) - len(tail)] if tail else rest
-    topic = re.sub(r"^(?:请问|那么|那(?![边里会时块年些个样])|的)+|的+$", "", topic)
+    topic = re.sub(r"^(?:请问|那么|那会儿|那时候|那时|当时|那一年|那年|那(?![边里会时块年些个样])|的)+|的+$", "", topic)
     return Parts(years=years, place=place, topic=topic, tail=tail)
 
 
@@ -321,6 +326,19 @@ _TWO_DIGIT_YEAR = re.compile(r"(?<![\d.])([0-3]\d)(?=年)(?!年度?[\d])")
 _SWITCH = re.compile(r"^(?:那|那么)?换(?:成|到|个|一下)?")
 
 
+_END = r"(?:的)?(?:情况|数据|数字|变化)?(?:呢|嘞|怎么样|如何|是多少|分别是多少|有多少|分别是)?[？?。！!~\s]*"
+# 这几年呢 / 历年的数据 / 近三年呢: the same question over those years (`retrieval.years` reads the span).
+_ACROSS_YEARS = re.compile(
+    r"(?:那|那么)?(?:看看|再看看)?(?P<span>历年|每年|每一年|这几年|近几年|这些年|近年来|历年来|"
+    r"(?:近|最近|过去)(?:[两二三四五六七八九十]|\d{1,2})年)" + _END
+)
+# 和2021年比呢 / 对比2021年 / 跟2021年相比: the conversation's year and that one, side by side.
+_COMPARE_YEAR = re.compile(
+    r"(?:那|那么)?(?:和|跟|与|同|对比|比较|相比)(?P<year>(?:19|20)\d{2}|[〇零一二三四五六七八九]{4})年?"
+    r"(?:相比|比|比较|对比)?(?:一下|起来)?(?:呢|怎么样|如何|有什么变化|变化)?[？?。！!~\s]*"
+)
+
+
 def _shift_years(text: str, previous_years: str) -> str:
     """前一年 / 再往后一年 → the year before / after the conversation's (one year only)."""
     years = [int(y) for y in re.findall(r"(?:19|20)\d{2}", previous_years)]
@@ -353,6 +371,16 @@ def understand(message: str, previous: Turn | None, places: Sequence[str]) -> Un
         return Understanding(previous.understood_as, MORE)
     before = parts(previous.understood_as, places)
     text = _switch_place(_shift_years(_whole_place(text, before.place, places), before.years), places)
+    across = _ACROSS_YEARS.fullmatch(text)
+    if across and before.topic:
+        merged = Parts(across.group("span"), before.place, before.topic, before.tail or "？")
+        return Understanding(_asked(merged.compose()), YEAR, ("year",))
+    compare = _COMPARE_YEAR.fullmatch(text)
+    if compare and before.years and before.topic:
+        other = _written_year(compare.group("year") + "年")
+        if other not in before.years:
+            merged = Parts(f"{before.years}和{other}", before.place, before.topic, before.tail or "？")
+            return Understanding(_asked(merged.compose()), YEAR, ("year",))
     two_digit = _TWO_DIGIT_YEAR.sub(r"20\1", text)
     if two_digit != text:
         understood = _understand_after(two_digit, before, places)
@@ -384,7 +412,10 @@ def _understand_after(text: str, before: Parts, places: Sequence[str]) -> Unders
     # HQE's rule: a short message naming no place of its own is asked in the conversation's place and
     # year (有效发明专利多少件, 目标定了多少, 学位增加了多少); a longer one names a subject of its own.
     size = len(re.sub(r"\d+(?:\.\d+)?", "0", mine.topic))  # a number is one word (本土世界500强: 6)
-    carried = not mine.place and bool(before.place or before.years) and size <= MAX_CARRIED
+    # (a verb of its own — 调解了多少矛盾纠纷 — makes it a question of its own)
+    figure = _FIGURE.search(f"{mine.topic}{mine.tail}") and not re.search(r"[了过]", mine.topic)
+    limit = MAX_CARRIED_FIGURE if figure else MAX_CARRIED
+    carried = not mine.place and bool(before.place or before.years) and size <= limit
     if carried and not elliptic:
         measure = _with_intent(_replace_measure(before.topic, mine.topic), before.topic, text)
         merged = Parts(mine.years or before.years, before.place, measure, mine.tail or "？")

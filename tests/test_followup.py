@@ -217,3 +217,21 @@ def test_a_two_digit_number_in_a_question_of_its_own_is_not_a_year():
 def test_switching_to_a_place_with_a_bare_huan(message):
     understood = after("2022年南山区地区生产总值是多少？", message)
     assert understood.kind == PLACE and understood.standalone.startswith("2022年福田")
+
+
+@pytest.mark.parametrize(("message", "standalone"), [
+    ("和2021年比呢", "2022年和2021年南山区地区生产总值是多少？"),
+    ("跟二〇二〇年相比", "2022年和2020年南山区地区生产总值是多少？"),
+    ("这几年呢", "这几年南山区地区生产总值是多少？"),
+    ("近三年的数据", "近三年南山区地区生产总值是多少？"),
+])
+def test_comparing_with_a_year_and_asking_over_years(message, standalone):
+    understood = after("2022年南山区地区生产总值是多少？", message)
+    assert (understood.kind, understood.standalone) == (YEAR, standalone)
+
+
+def test_rank_and_long_measure_names_keep_the_conversations_subject_place_and_year():
+    assert after("2022年南山区地区生产总值是多少？", "排第几").standalone == "2022年南山区地区生产总值排第几？"
+    assert after("2022年南山区地区生产总值是多少？", "社会消费品零售总额多少").standalone == (
+        "2022年南山区社会消费品零售总额多少？")
+    assert after("2022年南山区地区生产总值是多少？", "那会儿的财政收入").standalone.startswith("2022年南山区财政收入")
