@@ -110,8 +110,9 @@ _QUESTION_WORD = re.compile(r"多少|几[个件次名项家人所年]?|哪些|�
 _TRAILING_VERB = re.compile(rf"(?:(?:{_VERBS})了?|了|的)+$")
 _FILLER = re.compile(
     r"^(?:请问|那么|那(?![边里会时块年些个样])|换成|改成|换到|换(?=[0-9〇零一二三四五六七八九今去前明])|改为|如果是|要是|"
-    r"再看看|看看|再问|还有|的|一下|换个地方|换个地区|换一个|换个|查一下|查查|问一下|问问|帮我查|帮我看|说说|讲讲|看一下|瞧瞧|告诉我|往前推到|往前推|往回推到|往回推|再往前|倒推到|推到|回到)+|"
-    r"(?:的|呢|嘞|吗|啊|呀|吧|哈|嘛|哦|噢|咯|喽|呗|来着|一下|看看|看一下)+$"
+    r"再看看|看看|再问|还有|的话|的|一下|换个地方|换个地区|换一个|换个|查一下|查查|问一下|问问|帮我查|帮我看|说说|讲讲|看一下|瞧瞧|告诉我|往前推到|往前推|往回推到|往回推|再往前|倒推到|推到|回到|"
+    r"看下|到了|同期|对应)+|"
+    r"(?:的|呢|嘞|吗|啊|呀|吧|哈|嘛|哦|噢|咯|喽|呗|来着|一下|看看|看一下|的话|同期|整体|层面|总体)+$"
 )
 _GENERIC_TAIL = re.compile(r"(?:的)?(?:情况|工作|方面|问题|内容|数据|数字|成绩)+$")
 # What a year or place follow-up may add without naming a measure: 2024年的数字呢, 2017年的数据有吗,
@@ -260,11 +261,12 @@ def parts(question: str, places: Sequence[str]) -> Parts:
     for s, e in sorted(year_spans + place_spans, reverse=True):
         rest = rest[:s] + " " + rest[e:]
     rest = re.sub(r"\s+", "", rest)
-    rest = re.sub(r"^(?:和|与|及|、|的)+", "", rest)
+    rest = re.sub(r"^(?:和|与|及|、|的(?!话))+", "", rest)
     tail_match = _TAIL.search(rest)
     tail = tail_match.group(0) if tail_match else ""
     topic = rest[: len(rest) - len(tail)] if tail else rest
-    topic = re.sub(r"^(?:请问|那么|那会儿|那时候|那时|当时|那一年|那年|那(?![边里会时块年些个样])|的)+|的+$", "", topic)
+    topic = re.sub(r"^(?:请问|那么|那会儿|那时候|那时|当时|那一年|那年|那(?![边里会时块年些个样])|的话|的)+|的+$", "",
+                   topic)
     return Parts(years=years, place=place, topic=topic, tail=tail)
 
 
@@ -355,7 +357,10 @@ def _shift_years(text: str, previous_years: str) -> str:
 
 
 def _switch_place(text: str, places: Sequence[str]) -> str:
-    """换福田看看 → 福田看看 when a known place follows 换."""
+    """换福田看看 → 福田看看 when a known place follows 换; 国家的呢 / 国家层面呢 → 全国 (国家 alone is no
+    place: 国家高新技术企业)."""
+    text = re.sub(r"^(?:那|那么)?国家(?=(?:的|层面|整体|总体)*(?:呢|嘞|吗|是多少|怎么样)?[？?。！!~\s]*$)",
+                  "全国", text)
     m = _SWITCH.match(text)
     if m and any(text.startswith(name, m.end()) for name in (*places, *_NATIONAL)):
         return text[m.end():]

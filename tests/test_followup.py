@@ -235,3 +235,14 @@ def test_rank_and_long_measure_names_keep_the_conversations_subject_place_and_ye
     assert after("2022年南山区地区生产总值是多少？", "社会消费品零售总额多少").standalone == (
         "2022年南山区社会消费品零售总额多少？")
     assert after("2022年南山区地区生产总值是多少？", "那会儿的财政收入").standalone.startswith("2022年南山区财政收入")
+
+
+@pytest.mark.parametrize("message", ["看下福田", "福田区的话", "福田区同期呢", "福田区对应的数字", "到了福田呢"])
+def test_more_ways_of_naming_only_a_place(message):
+    understood = after("2022年南山区地区生产总值是多少？", message)
+    assert understood.kind == PLACE and understood.standalone.startswith("2022年福田")
+
+
+def test_the_nation_alone_is_the_national_report_but_not_inside_a_measure():
+    assert after("2022年南山区地区生产总值是多少？", "国家层面呢").standalone == "2022年全国地区生产总值是多少？"
+    assert "全国" not in after("2022年南山区地区生产总值是多少？", "国家高新技术企业呢").standalone
